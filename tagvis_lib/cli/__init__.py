@@ -1,0 +1,33 @@
+"""The ``tagvis`` command: a thin layer of subcommands over the library.
+
+Each subcommand lives in its own module of this package with ``register(subparsers)``, which adds
+its parser and sets ``func`` to a callable taking the parsed arguments and returning an exit code.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: Subcommand modules, in the order ``tagvis --help`` lists them.
+COMMANDS = ["synth", "data_check"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tagvis", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    from ..errors import TagvisError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except TagvisError as exc:
+        print(f"tagvis {args.command}: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,250 @@
+"""Configuration: one dataclass per concern, profiles as named instances, dotted overrides.
+
+A run is described by an :class:`ExperimentConfig` holding :class:`DataConfig`,
+:class:`ModelConfig`, :class:`LossConfig`, :class:`TrainConfig` and :class:`InferenceConfig`.
+Every field can be overridden with a dotted ``section.field=value`` string (CLI and notebooks), and
+the resolved config is saved next to every run as JSON.
+
+Profiles (see :func:`profile_config`):
+
+- ``smoke``: seconds on a CPU; checks that everything runs (CI, notebooks at the smoke profile).
+- ``cpu``: real learning on the embedded synthetic benchmark on 2 CPU cores.
+- ``paper``: the paper's settings (32 frames, Adam, lr 1e-4, 100 epochs, full R(2+1)D-18, GPU).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from .constants import CLIP_LENGTH
+
+
+@dataclass
+class DataConfig:
+    """How videos become training clips (paper section IV, "Training")."""
+
+    clip_length: int = CLIP_LENGTH  #: T, frames per clip
+    height: int = 96  #: clip height after resize/crop
+    width: int = 160  #: clip width after resize/crop
+    min_drop: int = 1  #: smallest run of consecutive frames dropped at once
+    max_drop: int = 5  #: largest run of consecutive frames dropped at once
+    crop_scale_min: float = 0.7  #: random crop keeps at least this fraction of each side
+    hflip_prob: float = 0.5  #: probability of a horizontal (spatial) flip
+    tflip_prob: float = 0.5  #: probability of a temporal flip (frame order reversed)
+    short_video: str = "pad"  #: videos shorter than T: "pad" (repeat last frame, marked invalid) or "loop"
+    num_workers: int = 0  #: DataLoader worker processes
+    max_instances: int = 32  #: instances per clip kept for the loss (largest first)
+
+
+@dataclass
+class ModelConfig:
+    """The network of paper section III-A; each Table III ablation is a switch here."""
+
+    num_classes: int = 40  #: C, object categories (background is channel 0 on top of these)
+    encoder_width: float = 1.0  #: channel multiplier of R(2+1)D-18; 1.0 matches torchvision's r2plus1d_18
+    encoder_weights: str | None = None  #: local path of a Kinetics-400 r2plus1d_18 state dict
+    embed_dim: int = 128  #: channels after the bottleneck
+    attention_heads: int = 4  #: heads of every attention module
+    tag_dim: int = 1  #: D, tag dimension (the paper uses scalar tags)
+    tag_activation: str = "none"  #: "none" (unbounded tags, default) or "sigmoid" (the abstract's 0..1 reading)
+    location_embedding: bool = True  #: Table III "Location Embedding"
+    spatiotemporal_attention: bool = True  #: Table III "Spatio-Temporal Attention"
+    tag_attention: bool = True  #: Table III "Tag-Based Attention" (module; connector may stay)
+    tag_attention_connector: bool = True  #: link from tags to the decoder
+    self_attention: bool = True  #: Table III "Self-Attention" (module; connector may stay)
+    self_attention_connector: bool = True  #: link from the bottleneck features to the decoder
+    semantic_decoder: bool = True  #: the semantic segmentation decoder (off: tags-only ablation)
+
+
+@dataclass
+class LossConfig:
+    """The spatio-temporal tagging loss (paper section III-E) and the semantic cross-entropy."""
+
+    margin: float = 3.0  #: G, push margin of L_specter and L_temper
+    pixels_per_instance: int | None = None  #: M', sampled pixels per instance; None = all pixels
+    spectra_reduction: str = "sum"  #: "sum" over sampled pixels (paper eq. 2) or "mean" per pixel
+    temper_max_pairs: int | None = None  #: N' of eq. 5: None = all pairs present in a frame
+    spectra_weight: float = 1.0
+    specter_weight: float = 1.0
+    tempra_weight: float = 1.0
+    temper_weight: float = 1.0
+    ce_weight: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation (paper section IV: Adam, lr 1e-4, 100 epochs)."""
+
+    epochs: int = 100
+    max_steps: int | None = None  #: stop after this many optimiser steps (None: run all epochs)
+    batch_size: int = 1  #: clips per step and per process
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    grad_clip: float | None = None  #: max gradient norm, None = no clipping
+    amp: bool = True  #: mixed precision on CUDA (bf16 where supported); ignored on CPU
+    device: str = "auto"  #: "auto" (cuda -> mps -> cpu), or a torch device string
+    seed: int = 0
+    deterministic: bool = False  #: deterministic kernels (needed for exact resume tests)
+    checkpoint_every: int = 0  #: also checkpoint every K steps (0: only at each epoch's end)
+    log_every: int = 10  #: steps between metrics-log lines
+    val_every: int = 0  #: validate every K epochs on the valid split (0: never)
+    val_split: str | None = None  #: split used for validation during training
+    encoder_lr_scale: float = 1.0  #: learning-rate factor for a pretrained encoder
+
+
+@dataclass
+class InferenceConfig:
+    """From network output to instances (paper section IV, "Inference"; grouping is our choice)."""
+
+    clip_length: int = CLIP_LENGTH  #: frames per processed clip
+    height: int | None = None  #: resize frames to this for the network (None: DataConfig.height)
+    width: int | None = None  #: resize frames to this for the network (None: DataConfig.width)
+    long_video: str = "single_clip"  #: "single_clip" (paper) or "overlapping" (clips linked by tags)
+    clip_overlap: int = 8  #: frames shared by consecutive clips in "overlapping" mode
+    grouping: str = "meanshift"  #: "meanshift", "histogram" (D = 1) or "seed_grow"
+    bandwidth: float | None = None  #: grouping bandwidth in tag units (None: margin / 2)
+    foreground_threshold: float = 0.5  #: foreground when P(background) < 1 - threshold
+    min_pixels: int = 16  #: instances smaller than this over the clip are dropped
+    max_instances: int = 20  #: at most this many instances per video (DAVIS allows 20)
+    topk_classes: int = 1  #: emit each mask under its k most likely classes (YouTube-VIS)
+    interpolation: str = "nearest"  #: masks of frames not processed: "nearest" or "linear"
+    warmup_runs: int = 1  #: untimed runs before fps is measured
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything that defines one run."""
+
+    profile: str = "paper"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict of the config (JSON- and ``weights_only``-safe)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ExperimentConfig":
+        """Inverse of :meth:`to_dict`; unknown keys raise ``KeyError`` naming them."""
+        cfg = cls()
+        for key, value in d.items():
+            if key == "profile":
+                cfg.profile = value
+                continue
+            if key not in SECTIONS:
+                raise KeyError(f"unknown config section {key!r}")
+            section = getattr(cfg, key)
+            names = {f.name for f in fields(section)}
+            for k, v in value.items():
+                if k not in names:
+                    raise KeyError(f"unknown config field {key}.{k}")
+                setattr(section, k, v)
+        return cfg
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the resolved config as JSON (atomically)."""
+        from .io_utils import write_json
+
+        write_json(path, self.to_dict(), indent=2)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "ExperimentConfig":
+        with open(path, encoding="utf-8") as fh:
+            return cls.from_dict(json.load(fh))
+
+
+SECTIONS = ("data", "model", "loss", "train", "inference")
+
+
+def profile_config(name: str) -> ExperimentConfig:
+    """Return a fresh :class:`ExperimentConfig` for profile ``smoke``, ``cpu`` or ``paper``."""
+    if name == "paper":
+        return ExperimentConfig(profile="paper")
+    if name == "cpu":
+        return ExperimentConfig(
+            profile="cpu",
+            data=DataConfig(clip_length=16, height=96, width=160),
+            model=ModelConfig(encoder_width=0.25, embed_dim=64),
+            loss=LossConfig(pixels_per_instance=256),
+            train=TrainConfig(epochs=30, batch_size=2, lr=1e-3),
+            inference=InferenceConfig(clip_length=16),
+        )
+    if name == "smoke":
+        return ExperimentConfig(
+            profile="smoke",
+            data=DataConfig(clip_length=8, height=48, width=80),
+            model=ModelConfig(encoder_width=0.125, embed_dim=16, attention_heads=2),
+            loss=LossConfig(pixels_per_instance=64),
+            train=TrainConfig(epochs=1, max_steps=4, batch_size=1, lr=1e-3, log_every=1),
+            inference=InferenceConfig(clip_length=8, warmup_runs=0),
+        )
+    raise ValueError(f"unknown profile {name!r}; expected one of {PROFILES}")
+
+
+PROFILES = ("smoke", "cpu", "paper")
+
+
+def _parse_value(text: str, annotation: Any, where: str) -> Any:
+    """Convert the string ``text`` to the type named by a dataclass field annotation."""
+    ann = str(annotation).replace(" ", "")
+    optional = "None" in ann
+    if optional and text.lower() in ("none", "null"):
+        return None
+    base = ann.replace("|None", "").replace("None|", "")
+    if base == "bool":
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{where}: expected true/false, got {text!r}")
+    try:
+        if base == "int":
+            return int(text)
+        if base == "float":
+            return float(text)
+    except ValueError:
+        raise ValueError(f"{where}: expected {base}, got {text!r}") from None
+    if base == "str":
+        return text
+    raise ValueError(f"{where}: cannot parse a value of type {ann}")
+
+
+def apply_overrides(cfg: ExperimentConfig, overrides: typing.Iterable[str] | dict[str, Any]) -> ExperimentConfig:
+    """Return a copy of ``cfg`` with ``section.field=value`` overrides applied.
+
+    ``overrides`` is a list of strings (``"model.tag_dim=2"``) or a dict from dotted key to value
+    (values of a dict are used as they are; strings are parsed by the field's type).
+    """
+    cfg = ExperimentConfig.from_dict(cfg.to_dict())
+    items = overrides.items() if isinstance(overrides, dict) else (_split(o) for o in overrides)
+    for key, value in items:
+        section_name, _, name = key.partition(".")
+        if section_name not in SECTIONS or not name:
+            raise KeyError(f"override {key!r}: expected <section>.<field> with section in {SECTIONS}")
+        section = getattr(cfg, section_name)
+        ftypes = {f.name: f.type for f in fields(section)}
+        if name not in ftypes:
+            raise KeyError(f"override {key!r}: {section_name} has no field {name!r}")
+        if isinstance(value, str):
+            value = _parse_value(value, ftypes[name], key)
+        setattr(section, name, value)
+    return cfg
+
+
+def _split(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise ValueError(f"override {text!r}: expected key=value")
+    return key.strip(), value.strip()
+
+
+def replace(section: Any, **changes: Any) -> Any:
+    """``dataclasses.replace`` re-exported for notebooks."""
+    return dataclasses.replace(section, **changes)
