@@ -1,0 +1,129 @@
+"""Tables I, II and III in the paper's layout, with the paper's values beside the measured ones.
+
+Tables are written as Markdown and CSV (atomically); figures as PNG and PDF. Measured metrics come
+in on the 0-1 scale of :mod:`tagvis_lib.metrics` and are shown in percent like the paper.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .ablations import PAPER_TABLE3, TABLE3_ABLATIONS, TABLE3_GROUPS
+from .io_utils import atomic_open, atomic_path
+
+#: Table I of the paper (YouTube-VIS 2019 val): method -> (mAP, AP50, AP75, AR1, AR10); None = "-".
+PAPER_TABLE1_ROWS: dict[str, tuple[float | None, ...]] = {
+    "DeepSORT": (26.1, 42.9, 26.1, 27.8, 31.3),
+    "FEELVOS": (26.9, 42.0, 29.7, 29.9, 33.4),
+    "OSMN": (27.5, 45.1, 29.1, 28.6, 33.1),
+    "MaskTrack": (30.3, 51.1, 32.6, 31.0, 35.5),
+    "STEm-Seg": (34.6, 55.8, 37.9, 34.4, 41.6),
+    "MaskProp": (46.6, None, 51.2, 44.0, 52.6),
+    "Propose-Reduce": (47.6, 71.6, 51.8, 46.3, 56.0),
+    "Ours": (51.2, 74.8, 57.9, 46.3, 57.6),
+}
+#: Table II of the paper (DAVIS'19 unsupervised val): method -> (J&F, J mean, F mean, fps).
+PAPER_TABLE2_ROWS: dict[str, tuple[float | str | None, ...]] = {
+    "RVOS": (41.2, 36.8, 45.7, "20+"),
+    "KIS": (59.9, None, None, None),
+    "AGNN": (61.1, 58.9, 63.2, None),
+    "STEm-Seg": (64.7, 61.5, 67.8, 7),
+    "UnOVOST": (67.0, 65.6, 68.4, "<1"),
+    "Propose-Reduce": (70.4, 67.0, 73.8, None),
+    "Ours": (74.3, 72.2, 76.4, 17),
+}
+
+TABLE1_COLUMNS = ["Method", "Source", "mAP", "AP@50", "AP@75", "AR@1", "AR@10"]
+TABLE2_COLUMNS = ["Method", "Source", "J&F", "J-Mean", "F-Mean", "fps", "Device"]
+TABLE3_COLUMNS = ["Group", "w/o", "J&F (paper)", "J (paper)", "F (paper)", "J&F", "J-Mean", "F-Mean"]
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None or value < 0 else round(100.0 * float(value), 1)
+
+
+def table1_rows(measured: Mapping[str, float], label: str = "tagvis (this run)") -> list[dict[str, Any]]:
+    """Table I: the paper's rows, then ours from ``measured`` (keys AP, AP50, AP75, AR1, AR10, 0-1)."""
+    rows = [dict(zip(TABLE1_COLUMNS, (m, "paper", *v))) for m, v in PAPER_TABLE1_ROWS.items()]
+    keys = ("AP", "AP50", "AP75", "AR1", "AR10")
+    rows.append(dict(zip(TABLE1_COLUMNS, (label, "measured", *(_pct(measured[k]) for k in keys)))))
+    return rows
+
+
+def table2_rows(measured: Mapping[str, float], fps: float, device: str,
+                label: str = "tagvis (this run)") -> list[dict[str, Any]]:
+    """Table II: the paper's rows, then ours (keys J&F-Mean, J-Mean, F-Mean, 0-1) with fps and device."""
+    rows = [dict(zip(TABLE2_COLUMNS, (m, "paper", *v, "V100" if m == "Ours" else None)))
+            for m, v in PAPER_TABLE2_ROWS.items()]
+    rows.append(dict(zip(TABLE2_COLUMNS, (
+        label, "measured", _pct(measured["J&F-Mean"]), _pct(measured["J-Mean"]), _pct(measured["F-Mean"]),
+        round(float(fps), 1), device,
+    ))))
+    return rows
+
+
+def table3_rows(measured: Mapping[str, Mapping[str, float]]) -> list[dict[str, Any]]:
+    """Table III: every row of the paper in its order, paper values beside ``measured[row]``.
+
+    ``measured`` maps a :data:`TABLE3_ABLATIONS` row name to DAVIS metrics (0-1 scale); a row not
+    measured is shown empty.
+    """
+    unknown = set(measured) - set(TABLE3_ABLATIONS)
+    if unknown:
+        raise KeyError(f"rows not in Table III: {sorted(unknown)}")
+    rows = []
+    for name in TABLE3_ABLATIONS:
+        m = measured.get(name, {})
+        rows.append(dict(zip(TABLE3_COLUMNS, (
+            TABLE3_GROUPS[name], name, *PAPER_TABLE3[name],
+            _pct(m.get("J&F-Mean")), _pct(m.get("J-Mean")), _pct(m.get("F-Mean")),
+        ))))
+    return rows
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def to_markdown(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """A GitHub Markdown table."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], directory: str | os.PathLike,
+                name: str, title: str = "") -> tuple[Path, Path]:
+    """Write ``name.md`` and ``name.csv`` into ``directory``; return both paths."""
+    directory = Path(directory)
+    md, csv_path = directory / f"{name}.md", directory / f"{name}.csv"
+    with atomic_open(md, "w", encoding="utf-8") as fh:
+        fh.write((f"**{title}**\n\n" if title else "") + to_markdown(rows, columns))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows([{c: ("" if r.get(c) is None else r.get(c)) for c in columns} for r in rows])
+    with atomic_open(csv_path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(buf.getvalue())
+    return md, csv_path
+
+
+def read_table(path: str | os.PathLike) -> list[dict[str, str]]:
+    """Read a table written by :func:`write_table` back from its CSV."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def save_figure(fig: Any, directory: str | os.PathLike, name: str, dpi: int = 120) -> tuple[Path, Path]:
+    """Save a matplotlib figure as ``name.png`` and ``name.pdf`` (atomically); return both paths."""
+    directory = Path(directory)
+    paths = []
+    for ext in ("png", "pdf"):
+        target = directory / f"{name}.{ext}"
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight")
+        paths.append(target)
+    return paths[0], paths[1]

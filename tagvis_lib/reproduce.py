@@ -1,0 +1,87 @@
+"""Run every notebook in order through papermill: the package's main job.
+
+``reproduce(profile)`` executes ``notebooks/NN_*.ipynb`` into ``runs/<profile>/notebooks/`` with the
+parameters ``profile``, ``run_dir`` (``runs/<profile>``), ``figures_dir`` and ``device``; the notebooks
+write their figures (PNG and PDF) and tables (Markdown and CSV) to ``figures_dir`` through
+:mod:`tagvis_lib.reporting` and :mod:`tagvis_lib.viz`. The first failing notebook stops the run with
+a :class:`NotebookFailed` naming the notebook and the cell.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import TagvisError
+
+#: The repository's notebooks folder (the package is installed editable from the repository).
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+class NotebookFailed(TagvisError):
+    """A notebook raised in one of its cells."""
+
+    def __init__(self, notebook: Path, cell_index: int, ename: str, evalue: str, output: Path):
+        self.notebook, self.cell_index = notebook, cell_index
+        super().__init__(
+            f"{notebook.name}: cell {cell_index}: {ename}: {evalue} (executed notebook kept at {output})"
+        )
+
+
+@dataclass
+class NotebookRun:
+    """What one executed notebook took."""
+
+    notebook: str
+    output: str
+    seconds: float
+
+
+def list_notebooks(notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR) -> list[Path]:
+    """The chapter notebooks (``NN_name.ipynb``) in order."""
+    found = sorted(p for p in Path(notebooks_dir).glob("[0-9][0-9]_*.ipynb"))
+    if not found:
+        raise TagvisError(f"{notebooks_dir}: no notebooks named NN_*.ipynb")
+    return found
+
+
+def reproduce(
+    profile: str = "cpu",
+    run_root: str | os.PathLike = "runs",
+    figures_dir: str | os.PathLike = "figures",
+    device: str = "auto",
+    notebooks: list[str] | None = None,
+    notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR,
+    progress: bool = True,
+) -> list[NotebookRun]:
+    """Execute the notebooks in order at ``profile``; return what each took.
+
+    ``notebooks`` optionally restricts the run to notebooks whose file name starts with one of the
+    given prefixes (e.g. ``["01", "02"]``).
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    run_dir = Path(run_root).resolve() / profile
+    out_dir = run_dir / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures_dir = Path(figures_dir).resolve()
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    chosen = list_notebooks(notebooks_dir)
+    if notebooks:
+        chosen = [p for p in chosen if any(p.name.startswith(n) for n in notebooks)]
+    params = {"profile": profile, "run_dir": str(run_dir), "figures_dir": str(figures_dir), "device": device}
+    runs = []
+    for nb in chosen:
+        output = out_dir / nb.name
+        start = time.perf_counter()
+        try:
+            papermill.execute_notebook(
+                str(nb), str(output), parameters=params, kernel_name="python3",
+                cwd=str(nb.parent), progress_bar=progress,
+            )
+        except PapermillExecutionError as exc:
+            raise NotebookFailed(nb, exc.cell_index, exc.ename, exc.evalue, output) from None
+        runs.append(NotebookRun(nb.name, str(output), time.perf_counter() - start))
+    return runs

@@ -1,0 +1,54 @@
+"""Tables in the paper's layout hold every paper row and the measured numbers."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pytest
+
+from tagvis_lib.ablations import PAPER_TABLE3, TABLE3_ABLATIONS
+from tagvis_lib.reporting import (
+    PAPER_TABLE1_ROWS, PAPER_TABLE2_ROWS, TABLE1_COLUMNS, TABLE2_COLUMNS, TABLE3_COLUMNS,
+    read_table, save_figure, table1_rows, table2_rows, table3_rows, write_table,
+)
+
+
+def test_table1_holds_paper_rows_and_measured_row(tmp_path):
+    measured = {"AP": 0.4321, "AP50": 0.61, "AP75": 0.5, "AR1": 0.3, "AR10": 0.45}
+    md, csv_path = write_table(table1_rows(measured), TABLE1_COLUMNS, tmp_path, "table1")
+    rows = read_table(csv_path)
+    assert [r["Method"] for r in rows[:-1]] == list(PAPER_TABLE1_ROWS)
+    assert rows[-1]["Source"] == "measured" and float(rows[-1]["mAP"]) == 43.2
+    assert rows[-2]["mAP"] == "51.2"
+    assert "| tagvis (this run) | measured | 43.2 |" in md.read_text()
+
+
+def test_table2_has_fps_and_device(tmp_path):
+    m = {"J&F-Mean": 0.655, "J-Mean": 0.6, "F-Mean": 0.71}
+    _, csv_path = write_table(table2_rows(m, fps=123.45, device="cpu"), TABLE2_COLUMNS, tmp_path, "t2")
+    rows = read_table(csv_path)
+    assert [r["Method"] for r in rows[:-1]] == list(PAPER_TABLE2_ROWS)
+    assert rows[-1]["fps"] == "123.5" and rows[-1]["Device"] == "cpu" and rows[-1]["J&F"] == "65.5"
+
+
+def test_table3_every_paper_row_in_order_and_changes_with_the_run(tmp_path):
+    measured = {"Ours": {"J&F-Mean": 0.7, "J-Mean": 0.65, "F-Mean": 0.75}, "L_spectra": {"J&F-Mean": 0.5, "J-Mean": 0.4, "F-Mean": 0.6}}
+    rows = read_table(write_table(table3_rows(measured), TABLE3_COLUMNS, tmp_path, "t3")[1])
+    assert [r["w/o"] for r in rows] == list(TABLE3_ABLATIONS)
+    by = {r["w/o"]: r for r in rows}
+    assert float(by["Ours"]["J&F"]) == 70.0 and float(by["L_spectra"]["J&F"]) == 50.0
+    assert by["Self-Attention"]["J&F"] == ""
+    assert float(by["Ours"]["J&F (paper)"]) == PAPER_TABLE3["Ours"][0]
+    measured["Ours"]["J&F-Mean"] = 0.1
+    rows2 = read_table(write_table(table3_rows(measured), TABLE3_COLUMNS, tmp_path, "t3")[1])
+    assert float({r["w/o"]: r for r in rows2}["Ours"]["J&F"]) == 10.0
+    with pytest.raises(KeyError):
+        table3_rows({"not a row": {}})
+
+
+def test_save_figure_writes_png_and_pdf(tmp_path):
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    png, pdf = save_figure(fig, tmp_path, "fig")
+    plt.close(fig)
+    assert png.read_bytes()[:4] == b"\x89PNG" and pdf.read_bytes()[:4] == b"%PDF"
+    assert not list(tmp_path.glob(".*tmp"))
