@@ -1,0 +1,225 @@
+"""TagVIS: the network of paper section III-A, one switch per Table III row.
+
+Data flow (B batch, T frames, H x W input, h x w = ceil(H/16) x ceil(W/16), E = embed_dim)::
+
+    frames (B,3,T,H,W) -> encoder R(2+1)D-18 -> stem, layer1..4      layer4 f: (B,C4,ceil(T/8),h,w)
+    f -> location_embedding (x-y maps concatenated, fused)           (B,C4,ceil(T/8),h,w)
+      -> st_attention (per-frame queries, pooled over time) -> u     (B,C4,T,h,w)
+      -> bottleneck -> b                                             (B,E,T,h,w)
+    b -> tag_generator (+ skips) -> tags p                           (B,D,T,H,W)
+    b -> self_attention -> v  ("self-attention connector")           (B,E,T,h,w)
+    p -> pool to (T,h,w) -> tag_connector -> tag_attention -> w      (B,E,T,h,w)
+    v + w -> decoder (+ skips) -> logits                             (B,C+1,T,H,W)
+
+Full temporal and spatial resolution for any T, H, W: every strided encoder conv maps n to
+ceil(n/2), so no padding is needed; the spatio-temporal attention makes one output per input frame
+(queries from the time-interpolated layer4 features), and the tag generator and the decoder are
+upsampling paths with skip connections from layer3 (T/4, H/8), layer2 (T/2, H/4) and layer1
+(T, H/2): at each stage the features and the projected skip are resized (trilinear) to
+(T, skip height, skip width) and fused by a (1,3,3) conv; the heads run at (T, H/2, W/2) and their
+outputs are resized (trilinear, i.e. bilinear per frame) to exactly (T, H, W).
+
+Connectors (the paper: "any input or output link of the module"): the self-attention connector is
+the link from the bottleneck to the decoder (identity, no parameters; v = b without the module);
+the tag connector is the link from the tags to the decoder, a 1x1x1 MLP that embeds the pooled
+D-dim tags into E channels (w = that embedding without the tag-based attention). The decoder sums
+the connector outputs, so removing a module or a connector removes exactly its parameters.
+Tags-only row (no decoder, attentions, connectors): ``tags_only_classifier``, a 1x1x1 conv on the
+tag generator's last features, still gives the class logits needed for evaluation.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import ExperimentConfig, ModelConfig
+from .attention import LocationEmbedding, SelfAttention, SpatioTemporalAttention, TagAttention
+from .encoder import R2Plus1DEncoder, load_encoder_weights
+
+TAG_ACTIVATIONS = ("none", "sigmoid")
+
+
+class TagVISOutput(NamedTuple):
+    """tags: (B, D, T, H, W); logits: (B, C+1, T, H, W), channel 0 background."""
+
+    tags: torch.Tensor
+    logits: torch.Tensor
+
+
+def group_norm(channels: int) -> nn.GroupNorm:
+    """GroupNorm with up to 8 groups (works for batch size 1, unlike BatchNorm statistics)."""
+    groups = next(g for g in (8, 4, 2, 1) if channels % g == 0)
+    return nn.GroupNorm(groups, channels)
+
+
+def conv_norm_relu(cin: int, cout: int, kernel: tuple[int, int, int]) -> nn.Sequential:
+    """Conv3d ('same' padding, no bias) + GroupNorm + ReLU."""
+    padding = tuple(k // 2 for k in kernel)
+    return nn.Sequential(nn.Conv3d(cin, cout, kernel, padding=padding, bias=False), group_norm(cout), nn.ReLU(inplace=True))
+
+
+def resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Trilinear resize of (B, C, T, H, W) to ``size`` = (T', H', W') (no-op when equal)."""
+    if tuple(x.shape[2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=tuple(size), mode="trilinear", align_corners=False)
+
+
+class Bottleneck(nn.Sequential):
+    """Compresses u_t: (B, C_in, T, h, w) -> (B, E, T, h, w) by a 1x1x1 then a 3x3x3 conv."""
+
+    def __init__(self, in_channels: int, channels: int):
+        super().__init__(conv_norm_relu(in_channels, channels, (1, 1, 1)), conv_norm_relu(channels, channels, (3, 3, 3)))
+
+
+class SkipDecoder(nn.Module):
+    """Upsampling path with encoder skips: (B, E, T, h, w) -> (B, channels[-1], T, H/2, W/2).
+
+    Stage k: features -> 1x1x1 conv to channels[k] -> resize to (T, skip h, skip w); skip -> 1x1x1
+    conv (lateral) -> resize to the same size; sum -> (1,3,3) conv + GroupNorm + ReLU.
+    ``skip_channels`` are those of the skips in the order they are passed (layer3, layer2, layer1).
+    """
+
+    def __init__(self, in_channels: int, skip_channels: Sequence[int], channels: Sequence[int]):
+        super().__init__()
+        prev = [in_channels, *channels[:-1]]
+        self.reduce = nn.ModuleList(nn.Conv3d(p, c, 1) for p, c in zip(prev, channels))
+        self.lateral = nn.ModuleList(nn.Conv3d(s, c, 1) for s, c in zip(skip_channels, channels))
+        self.fuse = nn.ModuleList(conv_norm_relu(c, c, (1, 3, 3)) for c in channels)
+
+    def forward(self, x: torch.Tensor, skips: Sequence[torch.Tensor]) -> torch.Tensor:
+        t = x.shape[2]
+        for reduce, lateral, fuse, skip in zip(self.reduce, self.lateral, self.fuse, skips):
+            size = (t, *skip.shape[3:])
+            x = fuse(resize(reduce(x), size) + resize(lateral(skip), size))
+        return x
+
+
+class TagGenerator(nn.Module):
+    """Per-pixel tags p_t for every frame: b (B, E, T, h, w) + skips -> tags (B, D, T, H, W).
+
+    ``forward`` also returns its last features (B, channels[-1], T, H/2, W/2) for the tags-only
+    classifier. ``activation="sigmoid"`` bounds the tags to (0, 1) (the abstract's reading).
+    """
+
+    def __init__(self, in_channels: int, skip_channels: Sequence[int], channels: Sequence[int], tag_dim: int, activation: str):
+        super().__init__()
+        self.path = SkipDecoder(in_channels, skip_channels, channels)
+        self.head = nn.Conv3d(channels[-1], tag_dim, 1)
+        self.activation = activation
+
+    def forward(self, b: torch.Tensor, skips: Sequence[torch.Tensor], size: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.path(b, skips)
+        tags = resize(self.head(features), size)
+        return (torch.sigmoid(tags) if self.activation == "sigmoid" else tags), features
+
+
+class TagConnector(nn.Sequential):
+    """Link from the tags to the decoder: pooled tags (B, D, T, h, w) -> embedding (B, E, T, h, w)."""
+
+    def __init__(self, tag_dim: int, channels: int):
+        super().__init__(nn.Conv3d(tag_dim, channels, 1), nn.ReLU(inplace=True), nn.Conv3d(channels, channels, 1))
+
+
+class SemanticDecoder(nn.Module):
+    """Semantic segmentation O_{t,c}: x (B, E, T, h, w) + skips -> logits (B, C+1, T, H, W)."""
+
+    def __init__(self, in_channels: int, skip_channels: Sequence[int], channels: Sequence[int], num_outputs: int):
+        super().__init__()
+        self.path = SkipDecoder(in_channels, skip_channels, channels)
+        self.classifier = nn.Conv3d(channels[-1], num_outputs, 1)
+
+    def forward(self, x: torch.Tensor, skips: Sequence[torch.Tensor], size: Sequence[int]) -> torch.Tensor:
+        return resize(self.classifier(self.path(x, skips)), size)
+
+
+def validate_model_config(cfg: ModelConfig) -> None:
+    """Raise ``ValueError`` for a ModelConfig that describes no consistent network."""
+    if cfg.num_classes < 1 or cfg.tag_dim < 1 or cfg.embed_dim < 4:
+        raise ValueError("model: num_classes and tag_dim must be >= 1 and embed_dim >= 4")
+    if cfg.embed_dim % cfg.attention_heads:
+        raise ValueError(f"model.embed_dim={cfg.embed_dim} is not divisible by model.attention_heads={cfg.attention_heads}")
+    if cfg.tag_activation not in TAG_ACTIVATIONS:
+        raise ValueError(f"model.tag_activation={cfg.tag_activation!r}: expected one of {TAG_ACTIVATIONS}")
+    if cfg.tag_attention and not cfg.tag_attention_connector:
+        raise ValueError("model.tag_attention needs model.tag_attention_connector (its link to the decoder)")
+    if cfg.self_attention and not cfg.self_attention_connector:
+        raise ValueError("model.self_attention needs model.self_attention_connector (its link to the decoder)")
+    connectors = cfg.tag_attention_connector or cfg.self_attention_connector
+    if cfg.semantic_decoder and not connectors:
+        raise ValueError("model.semantic_decoder needs at least one connector (tag or self-attention)")
+    if not cfg.semantic_decoder and connectors:
+        raise ValueError("model connectors lead to the semantic decoder: switch them off with it (tags-only row)")
+
+
+class TagVIS(nn.Module):
+    """The whole network; ``forward(frames (B,3,T,H,W)) -> TagVISOutput`` for any T, H, W.
+
+    Submodules that a Table III switch removes are ``None``: ``location_embedding``,
+    ``st_attention``, ``tag_attention``, ``tag_connector``, ``self_attention``, ``decoder``;
+    ``tags_only_classifier`` exists only without the decoder.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        validate_model_config(cfg)
+        self.cfg = cfg
+        e, heads = cfg.embed_dim, cfg.attention_heads
+        self.encoder = R2Plus1DEncoder(cfg.encoder_width)
+        _, c1, c2, c3, c4 = self.encoder.channels
+        skips, stages = (c3, c2, c1), (e, max(e // 2, 4), max(e // 4, 4))
+        self.location_embedding = LocationEmbedding(c4) if cfg.location_embedding else None
+        self.st_attention = SpatioTemporalAttention(c4, heads, inner=e) if cfg.spatiotemporal_attention else None
+        self.bottleneck = Bottleneck(c4, e)
+        self.tag_generator = TagGenerator(e, skips, stages, cfg.tag_dim, cfg.tag_activation)
+        self.tag_connector = TagConnector(cfg.tag_dim, e) if cfg.tag_attention_connector else None
+        self.tag_attention = TagAttention(e, heads) if cfg.tag_attention else None
+        self.self_attention = SelfAttention(e, heads) if cfg.self_attention else None
+        num_outputs = cfg.num_classes + 1
+        self.decoder = SemanticDecoder(e, skips, stages, num_outputs) if cfg.semantic_decoder else None
+        self.tags_only_classifier = None if cfg.semantic_decoder else nn.Conv3d(stages[-1], num_outputs, 1)
+
+    @property
+    def num_classes(self) -> int:
+        return self.cfg.num_classes
+
+    def forward(self, frames: torch.Tensor) -> TagVISOutput:
+        """frames: (B, 3, T, H, W) Kinetics-normalised -> tags (B,D,T,H,W), logits (B,C+1,T,H,W)."""
+        if frames.dim() != 5 or frames.shape[1] != 3:
+            raise ValueError(f"frames must be (B, 3, T, H, W), got {tuple(frames.shape)}")
+        size = tuple(frames.shape[2:])
+        feats = self.encoder(frames)
+        skips = (feats.layer3, feats.layer2, feats.layer1)
+        f = feats.layer4
+        if self.location_embedding is not None:
+            f = self.location_embedding(f)
+        bottleneck_size = (size[0], *f.shape[3:])
+        u = resize(f, bottleneck_size) if self.st_attention is None else self.st_attention(f, size[0])
+        b = self.bottleneck(u)
+        tags, tag_features = self.tag_generator(b, skips, size)
+        if self.decoder is None:
+            return TagVISOutput(tags, resize(self.tags_only_classifier(tag_features), size))
+        links = []
+        if self.cfg.self_attention_connector:
+            links.append(b if self.self_attention is None else self.self_attention(b))
+        if self.tag_connector is not None:
+            w = self.tag_connector(F.adaptive_avg_pool3d(tags, bottleneck_size))
+            links.append(w if self.tag_attention is None else self.tag_attention(w))
+        return TagVISOutput(tags, self.decoder(sum(links), skips, size))
+
+
+def build_model(cfg: ModelConfig | ExperimentConfig) -> TagVIS:
+    """The network for ``cfg`` (an ExperimentConfig's ``model`` section is used).
+
+    With ``cfg.encoder_weights`` set, the Kinetics-400 ``r2plus1d_18`` weights are loaded from that
+    local file (strict; needs ``encoder_width=1.0``); otherwise the encoder starts from random init.
+    """
+    if isinstance(cfg, ExperimentConfig):
+        cfg = cfg.model
+    model = TagVIS(cfg)
+    if cfg.encoder_weights:
+        load_encoder_weights(model.encoder, cfg.encoder_weights)
+    return model

@@ -1,0 +1,107 @@
+"""TagVIS: output shapes for any T, H, W, tag activation, config validation, one training step."""
+import pytest
+import torch
+import torch.nn.functional as F
+from model_helpers import small_model_config
+
+from tagvis_lib.config import ExperimentConfig, profile_config
+from tagvis_lib.model import TagVIS, TagVISOutput, build_model
+
+
+@pytest.mark.parametrize("tags_only", [False, True])
+@pytest.mark.parametrize(
+    "b,t,h,w",
+    [(1, 8, 32, 48), (2, 5, 33, 47), (1, 13, 17, 31), (3, 1, 40, 24), (1, 16, 20, 20)],
+)
+def test_full_resolution_output_for_any_size(b, t, h, w, tags_only):
+    switches = {}
+    if tags_only:
+        switches = dict(
+            tag_attention=False, tag_attention_connector=False, self_attention=False,
+            self_attention_connector=False, semantic_decoder=False,
+        )
+    cfg = small_model_config(tag_dim=2, num_classes=4, **switches)
+    model = build_model(cfg).eval()
+    with torch.no_grad():
+        out = model(torch.randn(b, 3, t, h, w))
+    assert isinstance(out, TagVISOutput)
+    assert out.tags.shape == (b, 2, t, h, w)
+    assert out.logits.shape == (b, 5, t, h, w)
+    assert torch.isfinite(out.tags).all() and torch.isfinite(out.logits).all()
+
+
+def test_every_frame_gets_its_own_output(small_cfg):
+    """Changing only the last frame changes the last frame's outputs: no frame is a copy of another."""
+    model = build_model(small_cfg).eval()
+    x = torch.randn(1, 3, 9, 32, 32)
+    y = x.clone()
+    y[:, :, -1] = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        a, b = model(x), model(y)
+    assert not torch.allclose(a.tags[:, :, -1], b.tags[:, :, -1])
+    assert not torch.allclose(a.logits[:, :, -1], b.logits[:, :, -1])
+    assert not torch.allclose(a.tags[:, :, -1], a.tags[:, :, -2])
+
+
+def test_sigmoid_tags_are_bounded():
+    model = build_model(small_model_config(tag_activation="sigmoid")).eval()
+    with torch.no_grad():
+        tags = model(torch.randn(1, 3, 4, 32, 32) * 5).tags
+    assert tags.min() > 0 and tags.max() < 1
+
+
+def test_build_model_accepts_an_experiment_config():
+    model = build_model(ExperimentConfig(model=small_model_config(num_classes=7)))
+    assert isinstance(model, TagVIS) and model.num_classes == 7
+
+
+def test_profiles_build():
+    for name in ("smoke", "cpu"):
+        model = build_model(profile_config(name).model)
+        assert model.cfg.encoder_width == profile_config(name).model.encoder_width
+
+
+@pytest.mark.parametrize(
+    "changes,match",
+    [
+        (dict(tag_attention_connector=False), "tag_attention_connector"),
+        (dict(self_attention_connector=False), "self_attention_connector"),
+        (dict(semantic_decoder=False), "connectors"),
+        (
+            dict(tag_attention=False, self_attention=False, tag_attention_connector=False, self_attention_connector=False),
+            "at least one connector",
+        ),
+        (dict(embed_dim=18, attention_heads=4), "divisible"),
+        (dict(tag_activation="tanh"), "tag_activation"),
+    ],
+)
+def test_inconsistent_switches_are_refused(changes, match):
+    with pytest.raises(ValueError, match=match):
+        build_model(small_model_config(**changes))
+
+
+def test_wrong_input_layout_is_refused(small_cfg):
+    with pytest.raises(ValueError, match=r"\(B, 3, T, H, W\)"):
+        build_model(small_cfg)(torch.randn(1, 8, 3, 32, 32))
+
+
+def test_one_adam_step_lowers_the_cross_entropy(small_cfg):
+    model = build_model(small_cfg)
+    frames = torch.randn(2, 3, 8, 32, 32)
+    # Semantic target: class 1 in the left half, class 2 in a moving square, background elsewhere.
+    target = torch.zeros(2, 8, 32, 32, dtype=torch.long)
+    target[..., :16] = 1
+    for t in range(8):
+        target[:, t, 8:16, 2 * t : 2 * t + 8] = 2
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def loss() -> torch.Tensor:
+        return F.cross_entropy(model(frames).logits, target)
+
+    before = loss()
+    optimizer.zero_grad()
+    before.backward()
+    optimizer.step()
+    with torch.no_grad():
+        after = loss()
+    assert after < before - 1e-3
