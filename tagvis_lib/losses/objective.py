@@ -1,0 +1,51 @@
+"""The training objective, paper eqs. (6)-(7): weighted tagging terms plus the semantic cross-entropy."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..config import LossConfig
+from .semantic import semantic_cross_entropy
+from .tagging import TERMS, TaggingLoss
+
+NAMES = TERMS + ("ce",)
+
+
+class TagVISObjective(nn.Module):
+    """``total = sum_k w_k L_k`` over spectra, specter, tempra, temper and ce (weights of ``LossConfig``).
+
+    Called with the network output ``(tags (B, D, T, H, W), logits (B, C+1, T, H, W))`` (a
+    ``TagVISOutput`` or any pair) and the collated batch (``"instance_ids"``, ``"semantic"``, both
+    (B, T, H, W)). Returns a dict of scalar tensors with the five terms and ``"total"``. With all weights
+    1 this is eq. (6) plus eq. (7). A term whose weight is 0 (a Table III "w/o" row) is still computed
+    and reported, detached, but not added. A non-finite term raises ``FloatingPointError`` naming it.
+    """
+
+    def __init__(self, loss_cfg: LossConfig, seed: int = 0):
+        super().__init__()
+        self.weights = {name: float(getattr(loss_cfg, f"{name}_weight")) for name in NAMES}
+        if any(w < 0 for w in self.weights.values()) or not any(w > 0 for w in self.weights.values()):
+            raise ValueError(f"loss weights: expected >= 0 and at least one > 0, got {self.weights}")
+        self.tagging = TaggingLoss(
+            margin=loss_cfg.margin,
+            pixels_per_instance=loss_cfg.pixels_per_instance,
+            spectra_reduction=loss_cfg.spectra_reduction,
+            temper_max_pairs=loss_cfg.temper_max_pairs,
+            seed=seed,
+        )
+
+    def forward(self, output: Sequence[Tensor], batch: dict[str, Any]) -> dict[str, Tensor]:
+        tags, logits = output[0], output[1]
+        terms = self.tagging(tags, batch["instance_ids"])
+        terms["ce"] = semantic_cross_entropy(logits, batch["semantic"])
+        values = torch.stack([terms[name].detach() for name in NAMES])
+        finite = torch.isfinite(values)
+        if not bool(finite.all()):
+            bad = [name for name, ok in zip(NAMES, finite.tolist()) if not ok]
+            raise FloatingPointError(f"loss term {bad[0]!r} is not finite ({terms[bad[0]].item()})")
+        used = [self.weights[name] * terms[name] for name in NAMES if self.weights[name] > 0]
+        report = {name: terms[name] if self.weights[name] > 0 else terms[name].detach() for name in NAMES}
+        report["total"] = torch.stack(used).sum()
+        return report

@@ -1,0 +1,96 @@
+"""TagVISObjective: weighted sum of the five terms, weight-0 terms reported, non-finite terms raise."""
+from typing import NamedTuple
+
+import pytest
+import torch
+
+from tagvis_lib import TABLE3_ABLATIONS, LossConfig, apply_overrides, profile_config
+from tagvis_lib.losses import TaggingLoss, TagVISObjective, semantic_cross_entropy
+
+NAMES = ("spectra", "specter", "tempra", "temper", "ce")
+
+
+class Output(NamedTuple):
+    tags: torch.Tensor
+    logits: torch.Tensor
+
+
+def make_case(seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    tags = torch.randn(2, 2, 3, 6, 7, generator=g, requires_grad=True)
+    logits = torch.randn(2, 4, 3, 6, 7, generator=g, requires_grad=True)
+    ids = torch.randint(0, 4, (2, 3, 6, 7), generator=g)
+    semantic = torch.where(ids > 0, ids % 3 + 1, torch.zeros_like(ids))
+    ids[:, :, 0] = 255
+    semantic[:, :, 0] = 255
+    return Output(tags, logits), {"instance_ids": ids, "semantic": semantic, "video_id": ["a", "b"]}
+
+
+def test_default_total_is_eq6_plus_eq7():
+    output, batch = make_case()
+    out = TagVISObjective(LossConfig())(output, batch)
+    tagging = TaggingLoss()(output.tags, batch["instance_ids"])
+    ce = semantic_cross_entropy(output.logits, batch["semantic"])
+    for k in NAMES[:4]:
+        assert out[k].item() == pytest.approx(tagging[k].item())
+    assert out["ce"].item() == pytest.approx(ce.item())
+    assert out["total"].item() == pytest.approx(sum(tagging.values()).item() + ce.item())
+    out["total"].backward()
+    assert output.tags.grad.abs().sum() > 0 and output.logits.grad.abs().sum() > 0
+
+
+def test_plain_tuple_output_is_accepted():
+    output, batch = make_case()
+    a = TagVISObjective(LossConfig())(output, batch)["total"]
+    b = TagVISObjective(LossConfig())((output[0], output[1]), batch)["total"]
+    assert a.item() == b.item()
+
+
+def test_weights_and_zero_weight_terms_are_reported_but_not_added():
+    output, batch = make_case(1)
+    cfg = LossConfig(specter_weight=0.0, ce_weight=2.5, tempra_weight=0.5)
+    out = TagVISObjective(cfg)(output, batch)
+    assert out["specter"].item() > 0 and not out["specter"].requires_grad
+    want = out["spectra"] + 0.5 * out["tempra"] + out["temper"] + 2.5 * out["ce"]
+    assert out["total"].item() == pytest.approx(want.item())
+
+
+@pytest.mark.parametrize("row", ["L_spectra", "L_specter", "L_tempra", "L_temper"])
+def test_table3_loss_rows_drop_exactly_their_term(row):
+    output, batch = make_case(2)
+    cfg = apply_overrides(profile_config("paper"), TABLE3_ABLATIONS[row]).loss
+    out = TagVISObjective(cfg)(output, batch)
+    term = row[2:]
+    assert not out[term].requires_grad
+    rest = sum(out[k] for k in NAMES if k != term)
+    assert out["total"].item() == pytest.approx(rest.item())
+
+
+def test_config_options_reach_the_tagging_loss():
+    cfg = LossConfig(margin=1.5, pixels_per_instance=8, spectra_reduction="mean", temper_max_pairs=3)
+    loss = TagVISObjective(cfg, seed=4).tagging
+    assert (loss.margin, loss.pixels_per_instance, loss.spectra_reduction, loss.temper_max_pairs) == (
+        1.5, 8, "mean", 3)
+    output, batch = make_case()
+    a = TagVISObjective(cfg, seed=4)(output, batch)["spectra"].item()
+    assert a == TagVISObjective(cfg, seed=4)(output, batch)["spectra"].item()
+
+
+def test_non_finite_terms_raise_naming_the_term():
+    output, batch = make_case()
+    bad_logits = output.logits.detach().clone()
+    bad_logits[0, 1, 1, 3, 3] = float("nan")
+    with pytest.raises(FloatingPointError, match="'ce'"):
+        TagVISObjective(LossConfig())(Output(output.tags, bad_logits), batch)
+    bad_tags = output.tags.detach().clone()
+    bad_tags.permute(0, 2, 3, 4, 1)[batch["instance_ids"] == 1] = float("inf")  # instance 1, all channels
+    with pytest.raises(FloatingPointError, match="'spectra'"):
+        TagVISObjective(LossConfig())(Output(bad_tags, output.logits), batch)
+
+
+def test_all_zero_or_negative_weights_raise():
+    zero = {f"{k}_weight": 0.0 for k in NAMES}
+    with pytest.raises(ValueError):
+        TagVISObjective(LossConfig(**zero))
+    with pytest.raises(ValueError):
+        TagVISObjective(LossConfig(ce_weight=-1.0))
