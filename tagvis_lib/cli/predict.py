@@ -1,0 +1,144 @@
+"""``tagvis predict``: a checkpoint's instances for a YouTube-VIS split, a DAVIS split or one video.
+
+Outputs: ``--ytvis``: the results JSON (``--out`` ending in .json, else ``OUT/results.json``) and the
+zip the evaluation server takes; ``--davis``: ``OUT/<sequence>/<frame>.png`` palette PNGs;
+``--video``: ``OUT/masks/*.png``, ``OUT/overlay.mp4``, ``OUT/overlay.gif``, ``OUT/tags.png`` (tag
+histogram over time) and ``OUT/instances.json``. Prints one JSON line: videos, frames, fps
+(model-only and end-to-end, after the warm-up runs) and the output paths.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..config import ExperimentConfig, apply_overrides
+from ..errors import CheckpointError, TagvisError
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "predict", help="predict instances with a checkpoint",
+        description="Predict the instances of a YouTube-VIS split, a DAVIS split or one video with a checkpoint. "
+        "--ytvis writes the results JSON and its zip for the server, --davis palette PNGs per sequence, "
+        "--video per-frame PNGs, an overlay mp4 and GIF. Prints one JSON line with fps and output paths.")
+    p.add_argument("--checkpoint", required=True, help="a tagvis checkpoint (.pt)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--ytvis", metavar="ROOT", help="YouTube-VIS root (ROOT/<split>.json)")
+    source.add_argument("--davis", metavar="ROOT", help="DAVIS root (ROOT/ImageSets/2017/<split>.txt)")
+    source.add_argument("--video", metavar="FILE", help="a video file or a folder of frames")
+    p.add_argument("--split", help="split of --ytvis or --davis (e.g. valid_sub, val)")
+    p.add_argument("--out", required=True, help="results .json (--ytvis) or output folder")
+    p.add_argument("--device", default="auto", help="auto (cuda -> mps -> cpu) or a torch device")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="inference settings, e.g. inference.topk_classes=3 long_video=overlapping")
+    p.set_defaults(func=run)
+
+
+def inference_overrides(cfg: ExperimentConfig, overrides: list[str]) -> ExperimentConfig:
+    """Apply ``[inference.]key=value`` overrides; any other section is refused."""
+    from ..inference.grouping import check_inference_config
+
+    items = []
+    for text in overrides:
+        key = text.partition("=")[0].strip()
+        if "." not in key:
+            text = "inference." + text.strip()
+        elif not key.startswith("inference."):
+            raise TagvisError(f"override {text!r}: only inference.* settings apply to predict")
+        items.append(text)
+    try:
+        cfg = apply_overrides(cfg, items)
+        check_inference_config(cfg)
+    except (KeyError, ValueError) as exc:
+        raise TagvisError(exc.args[0] if exc.args else str(exc)) from None
+    return cfg
+
+
+def check_categories(checkpoint: str, have: list[dict[str, Any]], want: list[dict[str, Any]], source: str) -> None:
+    """Raise :class:`CheckpointError` when the checkpoint's categories are not the dataset's."""
+    pairs = [(c["id"], c["name"]) for c in have], [(c["id"], c["name"]) for c in want]
+    if pairs[0] != pairs[1]:
+        first = next((i for i, (a, b) in enumerate(zip(*pairs)) if a != b), min(map(len, pairs)))
+        got = pairs[0][first] if first < len(pairs[0]) else "nothing"
+        expected = pairs[1][first] if first < len(pairs[1]) else "nothing"
+        raise CheckpointError(checkpoint, "categories",
+                              f"the checkpoint's {len(have)} categories are not the {len(want)} of {source} "
+                              f"(position {first}: checkpoint {got}, dataset {expected})")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data.davis import DAVISDataset
+    from ..data.video import read_video
+    from ..data.ytvis import YTVISDataset
+    from ..inference import predict_dataset, predict_video
+    from ..inference.export import write_davis_sequence, write_video_outputs, write_ytvis_results, ytvis_entries
+    from ..model.checkpoint import load_model
+    from ..training.distributed import resolve_device
+
+    if (args.ytvis or args.davis) and not args.split:
+        raise TagvisError("--split is required with --ytvis and --davis")
+    device = resolve_device(args.device)
+    dataset = None
+    if args.ytvis:
+        dataset = YTVISDataset(args.ytvis, args.split)
+    elif args.davis:
+        dataset = DAVISDataset(args.davis, args.split)
+    num_classes = None if dataset is None else len(dataset.categories)
+    model, cfg, categories = load_model(args.checkpoint, device, num_classes=num_classes)
+    if dataset is not None:
+        check_categories(args.checkpoint, categories, dataset.categories, args.ytvis or args.davis)
+    cfg = inference_overrides(cfg, args.overrides)
+    out = Path(args.out)
+    totals = {"videos": 0, "frames": 0, "model_s": 0.0, "total_s": 0.0}
+
+    def count(prediction: Any) -> None:
+        totals["videos"] += 1
+        for key in ("frames", "model_s", "total_s"):
+            totals[key] += prediction.timing[key]
+
+    if dataset is None:
+        sample = read_video(args.video)
+        prediction = predict_video(model, sample.frames, cfg, device)
+        count(prediction)
+        outputs = write_video_outputs(sample.frames, prediction, out, sample.frame_names, fps=sample.meta.get("fps") or 10.0)
+        outputs.update(_video_extras(prediction, categories, out))
+    else:
+        entries: list[dict[str, Any]] = []
+        for sample, prediction in predict_dataset(model, dataset, cfg, device, progress=not args.no_progress):
+            count(prediction)
+            if args.ytvis:
+                entries += ytvis_entries(prediction, sample.video_id, categories)
+            else:
+                write_davis_sequence(prediction, out / str(sample.video_id), sample.frame_names)
+        if args.ytvis:
+            json_path, zip_path = write_ytvis_results(entries, out if out.suffix == ".json" else out / "results.json")
+            outputs = {"results": str(json_path), "zip": str(zip_path)}
+        else:
+            outputs = {"results_dir": str(out)}
+    line = {
+        "videos": totals["videos"], "frames": totals["frames"],
+        "model_fps": totals["frames"] / max(totals["model_s"], 1e-12),
+        "end_to_end_fps": totals["frames"] / max(totals["total_s"], 1e-12),
+        "device": str(device), "outputs": outputs,
+    }
+    print(json.dumps(line))
+    return 0
+
+
+def _video_extras(prediction: Any, categories: list[dict[str, Any]], out: Path) -> dict[str, str]:
+    """``instances.json`` (instance, class name, category id, score per entry) and ``tags.png``."""
+    from ..io_utils import atomic_path, write_json
+    from ..viz import tag_histogram_figure
+
+    rows = [{"instance": int(m) + 1, "category_id": categories[int(c) - 1]["id"], "name": categories[int(c) - 1]["name"],
+             "score": float(s)} for m, c, s in zip(prediction.entry_instance, prediction.classes, prediction.scores)]
+    write_json(out / "instances.json", rows, indent=1)
+    summary = prediction.tags
+    fig = tag_histogram_figure(summary.frame_indices, summary.tag_map, summary.foreground,
+                               summary.project(prediction.instance_tags))
+    with atomic_path(out / "tags.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    return {"instances": str(out / "instances.json"), "tags": str(out / "tags.png")}

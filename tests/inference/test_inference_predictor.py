@@ -1,0 +1,135 @@
+"""predict_video: whole videos, padding, interpolation, top-k entries, overlapping clips, warm-up."""
+import numpy as np
+import pytest
+import torch
+
+from inference_helpers import STILL_BOXES, Oracle, grey_video, oracle_config
+from tagvis_lib.inference.predictor import predict_video
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def match_gt(pred, gt: np.ndarray) -> dict[int, int]:
+    """Instance m -> ground-truth label of its best IoU, asserting every instance matches one exactly."""
+    found = {}
+    for m, mask in enumerate(pred.instance_masks):
+        found[m] = max(range(1, gt.max() + 1), key=lambda g: iou(mask, gt == g))
+    return found
+
+
+@pytest.mark.parametrize("length,clip", [(12, 8), (5, 8), (8, 8)])
+def test_still_objects_recovered_with_class_and_every_frame(length, clip):
+    frames, gt = grey_video([STILL_BOXES] * length)
+    pred = predict_video(Oracle(), frames, oracle_config(clip_length=clip), "cpu")
+    assert pred.labels.shape == gt.shape  # padded frames never reach the output
+    assert pred.masks.shape == (2, *gt.shape)
+    found = match_gt(pred, gt)
+    assert sorted(found.values()) == [1, 2]
+    for m, g in found.items():
+        assert np.array_equal(pred.instance_masks[m], gt == g)
+        assert pred.classes[pred.entry_instance == m].tolist() == [g]
+    assert (np.diff(pred.scores) <= 0).all() and (pred.scores > 0.9).all()
+    assert pred.timing["frames"] == length and pred.timing["processed_frames"] == min(length, clip)
+    assert pred.timing["model_fps"] > 0 and pred.timing["end_to_end_fps"] > 0
+
+
+def test_short_video_padding_never_reaches_output():
+    # the object appears only in the last real frame: padding repeats it, the output must not grow
+    boxes = [[None]] * 3 + [[(4, 4, 12, 12)]]
+    frames, gt = grey_video(boxes)
+    pred = predict_video(Oracle(), frames, oracle_config(clip_length=8, min_pixels=1), "cpu")
+    assert pred.labels.shape[0] == 4
+    assert pred.num_instances == 1
+    assert np.array_equal(pred.instance_masks[0], gt == 1)
+    assert list(pred.tags.frame_indices) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("interpolation", ["nearest", "linear"])
+def test_unprocessed_frame_interpolated_from_neighbours(interpolation):
+    # 3 frames, clip of 2: frames 0 and 2 are processed, frame 1 lies halfway between them
+    a, b = (4, 4, 14, 14), (8, 8, 18, 18)
+    frames, gt = grey_video([[a], [(0, 0, 1, 1)], [b]])
+    pred = predict_video(Oracle(), frames, oracle_config(clip_length=2, interpolation=interpolation), "cpu")
+    assert pred.timing["processed_frames"] == 2
+    mask = pred.instance_masks[0]
+    assert np.array_equal(mask[0], gt[0] == 1) and np.array_equal(mask[2], gt[2] == 1)
+    if interpolation == "nearest":  # a tie goes to the later neighbour
+        assert np.array_equal(mask[1], gt[2] == 1)
+    else:  # blend 0.5 / 0.5 of two soft masks, threshold 0.5: the pixels both agree on
+        assert np.array_equal(mask[1], (gt[0] == 1) & (gt[2] == 1))
+
+
+def test_linear_interpolation_follows_the_nearer_neighbour_off_centre():
+    a, b = (4, 4, 14, 14), (8, 8, 18, 18)
+    frames, gt = grey_video([[a], [a], [b], [b]])  # clip of 2 on 4 frames: frames 0 and 3
+    pred = predict_video(Oracle(), frames, oracle_config(clip_length=2, interpolation="linear"), "cpu")
+    mask = pred.instance_masks[0]
+    assert np.array_equal(mask[1], gt[0] == 1) and np.array_equal(mask[2], gt[3] == 1)
+
+
+def test_topk_emits_k_entries_per_mask():
+    frames, gt = grey_video([STILL_BOXES] * 6)
+    pred = predict_video(Oracle(), frames, oracle_config(clip_length=4, topk_classes=3), "cpu")
+    assert len(pred.classes) == 3 * pred.num_instances == 6
+    masks = pred.masks
+    for m in range(pred.num_instances):
+        entries = np.flatnonzero(pred.entry_instance == m)
+        assert len(entries) == 3 and len(set(pred.classes[entries])) == 3
+        assert all(np.array_equal(masks[e], pred.instance_masks[m]) for e in entries)
+        assert pred.scores[entries[0]] > pred.scores[entries[1]]  # the voted class first
+    assert (np.diff(pred.scores) <= 0).all()
+
+
+def test_frames_are_resized_and_masks_returned_at_frame_size():
+    frames, gt = grey_video([STILL_BOXES] * 4, height=48, width=64)
+    frames = np.repeat(np.repeat(grey_video([STILL_BOXES] * 4)[0], 2, axis=1), 2, axis=2)  # boxes scaled by 2
+    gt = np.repeat(np.repeat(grey_video([STILL_BOXES] * 4)[1], 2, axis=1), 2, axis=2)
+    pred = predict_video(Oracle(), frames, oracle_config(height=24, width=32, clip_length=4), "cpu")
+    assert pred.labels.shape == (4, 48, 64)
+    for m, g in match_gt(pred, gt).items():
+        assert iou(pred.instance_masks[m], gt == g) > 0.9
+
+
+@pytest.mark.parametrize("clip_offset", [0.0, 10.0])
+def test_overlapping_clips_link_moving_objects(clip_offset):
+    length = 30
+    boxes = [[(2, t // 2, 10, t // 2 + 8), (14, 28 - t // 2 - 4, 22, 28 - t // 2 + 4)] for t in range(length)]
+    frames, gt = grey_video(boxes, width=40)
+    model = Oracle(clip_offset=clip_offset)
+    cfg = oracle_config(width=40, clip_length=8, long_video="overlapping", clip_overlap=3)
+    pred = predict_video(model, frames, cfg, "cpu")
+    assert pred.timing["clips"] == model.calls == 6
+    assert pred.num_instances == 2  # linked into one track per object despite tags shifting per clip
+    for m, g in match_gt(pred, gt).items():
+        assert np.array_equal(pred.instance_masks[m], gt == g)
+
+
+def test_video_without_foreground_gives_no_instance():
+    frames, _ = grey_video([[]] * 6)
+    pred = predict_video(Oracle(), frames, oracle_config(clip_length=4, topk_classes=2), "cpu")
+    assert pred.num_instances == 0 and pred.masks.shape == (0, 6, 24, 32)
+    assert len(pred.classes) == len(pred.scores) == len(pred.entry_instance) == 0
+    assert not pred.labels.any()
+
+
+def test_warmup_runs_and_training_flag_restored():
+    frames, _ = grey_video([STILL_BOXES] * 5)
+    model = Oracle().train()
+    predict_video(model, frames, oracle_config(clip_length=4), "cpu", warmup_runs=3)
+    assert model.calls == 4 and model.training
+    with pytest.raises(ValueError, match="uint8"):
+        predict_video(model, frames.astype(np.float32), oracle_config(), "cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("long_video", ["single_clip", "overlapping"])
+def test_cuda_gives_the_cpu_result(long_video):
+    boxes = [[(2, t // 2, 10, t // 2 + 8), (14, 20, 22, 28)] for t in range(20)]
+    frames, _ = grey_video(boxes)
+    cfg = oracle_config(clip_length=8, long_video=long_video, clip_overlap=3, interpolation="linear")
+    cpu = predict_video(Oracle(), frames, cfg, "cpu")
+    gpu = predict_video(Oracle(), frames, cfg, "cuda")
+    assert np.array_equal(cpu.labels, gpu.labels) and np.array_equal(cpu.classes, gpu.classes)
+    assert np.allclose(cpu.scores, gpu.scores, atol=1e-5)
