@@ -17,6 +17,9 @@ alternative a field of :class:`~tagvis_lib.config.InferenceConfig`:
      of unassigned tags gives a seed, refined to the mean of the unassigned tags within
      ``bandwidth``; all those tags form an instance; repeat. Tags never reached stay background.
 
+   - ``"components"`` (baseline, ignores the tags): connected components of the foreground in
+     (T, h, w) with 26-connectivity; what a model trained without the tagging loss can use.
+
    The bandwidth is ``inference.bandwidth`` or ``loss.margin / 2``: the push terms keep instance
    centres at least G apart, so a radius of G / 2 never spans two well-trained instances.
    Mean shift and seed-grow run on tags binned to a fine grid (side ``bandwidth / 16``, coarser
@@ -28,7 +31,8 @@ alternative a field of :class:`~tagvis_lib.config.InferenceConfig`:
    unvoted classes ordered by mean probability.
 5. Score of instance k under class c: ``mean_{pixels of k} P(c) * exp(-mean ||tag - mode_k||^2 /
    bandwidth^2)``, the semantic confidence times the tag compactness (1 for a perfectly tight
-   instance, ``exp(-1)`` when tags stray by one bandwidth on average).
+   instance, ``exp(-1)`` when tags stray by one bandwidth on average). With ``"components"`` the
+   tags play no part and the compactness factor is 1.
 """
 from __future__ import annotations
 
@@ -37,12 +41,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.ndimage import gaussian_filter1d
+from scipy.ndimage import gaussian_filter1d, label as label_components
 from scipy.signal import find_peaks
 
 from ..config import ExperimentConfig
 
-GROUPINGS = ("meanshift", "histogram", "seed_grow")
+GROUPINGS = ("meanshift", "histogram", "seed_grow", "components")
 #: Largest number of weighted tag bins the mean shift / seed-grow iterations run on.
 MAX_POINTS = 32768
 #: Largest number of mean-shift seeds (most populated grid cells first).
@@ -188,6 +192,19 @@ def seed_grow(x: torch.Tensor, bandwidth: float, min_pixels: int = 1) -> tuple[t
     return owner[inverse], stacked
 
 
+def foreground_components(fg: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Connected components (26-connectivity) of the foreground ``fg: bool (T, h, w)``.
+
+    ``x: (N, D)`` are the tags of the N foreground pixels (in ``fg``'s flattening order). Returns
+    (assignment int64 (N,) in 0..K-1, modes (K, D) mean tag of each component).
+    """
+    labels, k = label_components(fg.cpu().numpy(), structure=np.ones((3, 3, 3), dtype=bool))
+    assign = torch.from_numpy(labels[fg.cpu().numpy()].astype(np.int64) - 1).to(x.device)
+    counts = torch.bincount(assign, minlength=k).clamp_min(1).to(x.dtype)
+    modes = torch.zeros(k, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, assign, x) / counts[:, None]
+    return assign, modes
+
+
 def group_tags(x: torch.Tensor, method: str, bandwidth: float, min_pixels: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """Group tags ``x: (N, D)`` with ``method`` (see module docstring).
 
@@ -274,7 +291,10 @@ def group_clip(tags: torch.Tensor, probs: torch.Tensor, valid: torch.Tensor, cfg
     fg_soft = foreground_soft(probs[0], inf.foreground_threshold) * valid[:, None, None]
     fg = fg_soft > 0.5
     x = tags[:, fg].T.contiguous()  # (N, D)
-    assign, modes = group_tags(x, inf.grouping, bandwidth, inf.min_pixels)
+    if inf.grouping == "components":
+        assign, modes = foreground_components(fg, x)
+    else:
+        assign, modes = group_tags(x, inf.grouping, bandwidth, inf.min_pixels)
     num_classes = probs.shape[0] - 1
     keep = assign >= 0
     k_all = len(modes)
@@ -283,7 +303,9 @@ def group_clip(tags: torch.Tensor, probs: torch.Tensor, valid: torch.Tensor, cfg
     counts = torch.bincount(a, minlength=k_all)
     votes = torch.bincount(a * num_classes + fg_probs.argmax(1), minlength=k_all * num_classes).view(k_all, num_classes)
     prob_sums = torch.zeros(k_all, num_classes, dtype=x.dtype, device=x.device).index_add_(0, a, fg_probs)
-    sq = torch.zeros(k_all, dtype=x.dtype, device=x.device).index_add_(0, a, ((xk - modes[a]) ** 2).sum(1))
+    sq = torch.zeros(k_all, dtype=x.dtype, device=x.device)
+    if inf.grouping != "components":
+        sq.index_add_(0, a, ((xk - modes[a]) ** 2).sum(1))
     stats = InstanceStats(counts, votes, prob_sums, sq, modes)
     big = torch.nonzero(counts >= max(1, inf.min_pixels)).flatten()
     best = stats.select(big).ranked_classes(bandwidth, 1)[1][:, 0]

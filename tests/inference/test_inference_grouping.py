@@ -177,3 +177,22 @@ def test_histogram_needs_scalar_tags():
         check_inference_config(cfg)
     with pytest.raises(ValueError, match="1-D"):
         group_tags(torch.zeros(5, 2), "histogram", 1.5)
+
+
+def test_components_baseline_splits_disconnected_foreground_and_ignores_tags():
+    cfg = apply_overrides(profile_config("smoke"), {"inference.grouping": "components", "inference.min_pixels": 1})
+    check_inference_config(cfg)
+    T, h, w = 3, 8, 10
+    probs = torch.zeros(3, T, h, w)
+    probs[0] = 1.0
+    probs[0, :, 1:3, 1:3], probs[1, :, 1:3, 1:3] = 0.0, 1.0  # blob A, class 1, all frames
+    probs[0, 1:, 5:7, 6:9], probs[2, 1:, 5:7, 6:9] = 0.0, 1.0  # blob B, class 2, frames 1-2
+    tags = torch.randn(1, T, h, w) * 10  # untrained tags: they must not split a component
+    groups = group_clip(tags, probs, torch.ones(T, dtype=torch.bool), cfg)
+    assert groups.num_instances == 2
+    a, b = groups.labels[0, 1, 1].item(), groups.labels[1, 5, 6].item()
+    assert a != b and a > 0 and b > 0
+    assert (groups.labels == a).sum() == 4 * T and (groups.labels == b).sum() == 6 * 2
+    classes, scores = groups.stats.ranked_classes(1.5, 1)
+    assert sorted(classes[:, 0].tolist()) == [1, 2]
+    assert torch.allclose(scores, torch.ones_like(scores))  # compactness factor is 1
