@@ -1,0 +1,391 @@
+"""Training (paper section IV): Adam on the tagging loss plus cross-entropy, resumable, single or DDP.
+
+:func:`train` is the library call behind ``tagvis train``; under ``torchrun`` every process calls it
+and :mod:`.distributed` makes them one run. A run directory holds::
+
+    config.json          the resolved config (model.num_classes set from the dataset)
+    metrics.jsonl        one JSON line per log step and per validation (:mod:`.logging`)
+    checkpoint_last.pt   model, optimiser, scaler, epoch/step/position, sampler and RNG states
+    model_final.pt       the trained weights (a plain checkpoint that ``tagvis predict`` loads)
+
+Choices: the loss of a step is the mean over the clips of each process (each clip's objective is
+computed alone, its pixel sampling seeded by the clip's position in the epoch), and DDP averages
+gradients over processes, so N processes with batch B take the same step as one process with batch
+N*B (``train.batchnorm="frozen"`` also removes the BatchNorm batch-statistics difference). A
+non-finite loss term stops the run with :class:`TrainingDiverged` naming the step and the term.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from ..config import ExperimentConfig, TrainConfig, apply_overrides
+from ..data import open_dataset
+from ..data.torch_dataset import ClipDataset, collate_clips
+from ..errors import CheckpointError, TagvisError
+from ..losses import TagVISObjective
+from ..losses.objective import NAMES
+from ..model import build_model, load_checkpoint, save_checkpoint
+from .distributed import (DistContext, all_gather_objects, all_reduce_mean, barrier, cleanup_distributed,
+                          freeze_batchnorm, init_distributed, unwrap, wrap_model)
+from .logging import MetricsLog
+from .state import ResumableSampler, check_model_config, clip_seed, rng_state, seed_everything, set_rng_state
+
+LOGGED = NAMES + ("total",)
+BATCHNORM_MODES = ("batch", "frozen")
+LR_SCHEDULES = ("constant", "cosine")
+CHECKPOINT, FINAL, CONFIG, METRICS = "checkpoint_last.pt", "model_final.pt", "config.json", "metrics.jsonl"
+
+
+class TrainingDiverged(TagvisError):
+    """A loss term became NaN or infinite."""
+
+
+def train(
+    cfg: ExperimentConfig,
+    ytvis_root: str | os.PathLike | None = None,
+    davis_root: str | os.PathLike | None = None,
+    split: str = "train",
+    out_dir: str | os.PathLike = "runs/train",
+    resume: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train on ``split`` of a YouTube-VIS or DAVIS root (exactly one) into ``out_dir``.
+
+    ``resume=True`` continues from ``out_dir/checkpoint_last.pt`` when it exists (a finished run
+    returns at once); without it an ``out_dir`` that already holds a checkpoint is refused.
+    Returns a summary: run_dir, device, world_size, rank, steps, epochs, seconds, clips_per_s, the last
+    logged training line (``last``), the last validation metrics (``val``) and the file paths.
+    """
+    ctx = init_distributed(cfg.train.device)
+    try:
+        summary = Trainer(cfg, ctx, out_dir, split, ytvis_root, davis_root, progress).fit(resume)
+        barrier(ctx)
+    finally:
+        cleanup_distributed(ctx)
+    return summary
+
+
+def configure_backends(train_cfg: TrainConfig, device: torch.device) -> None:
+    """Deterministic kernels when asked (and only then); otherwise cuDNN autotuning and TF32 on CUDA."""
+    deterministic = train_cfg.deterministic
+    if deterministic and device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = device.type == "cuda" and not deterministic
+    if device.type == "cuda" and not deterministic:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
+def build_optimizer(model: torch.nn.Module, train_cfg: TrainConfig) -> torch.optim.Adam:
+    """Adam with ``lr`` and ``weight_decay``; encoder parameters get ``lr * encoder_lr_scale``."""
+    encoder, rest = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (encoder if name.startswith("encoder.") else rest).append(param)
+    groups = [{"params": rest, "lr": train_cfg.lr, "name": "heads"},
+              {"params": encoder, "lr": train_cfg.lr * train_cfg.encoder_lr_scale, "name": "encoder"}]
+    return torch.optim.Adam([g for g in groups if g["params"]], lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+
+
+def lr_factor(step: int, total_steps: int, train_cfg: TrainConfig) -> float:
+    """Multiplier of the learning rates for optimiser step ``step`` (0-based) of ``total_steps``."""
+    warmup = train_cfg.warmup_steps
+    if step < warmup:
+        return (step + 1) / warmup
+    if train_cfg.lr_schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total_steps - warmup))))
+    return 1.0
+
+
+def leaves_parameters_unused(cfg: ExperimentConfig) -> bool:
+    """True when a loss weight of 0 leaves some parameters without gradient (DDP must look for them):
+    the semantic head without cross-entropy, or the tag head without tagging terms and tag connector."""
+    no_tag_loss = all(getattr(cfg.loss, f"{name}_weight") == 0 for name in NAMES if name != "ce")
+    return cfg.loss.ce_weight == 0 or (no_tag_loss and not cfg.model.tag_attention_connector)
+
+
+def check_train_config(cfg: ExperimentConfig) -> None:
+    """Raise ``ValueError`` naming the field of a TrainConfig that cannot run."""
+    t = cfg.train
+    if t.batchnorm not in BATCHNORM_MODES:
+        raise ValueError(f"train.batchnorm={t.batchnorm!r}: expected one of {BATCHNORM_MODES}")
+    if t.batch_size < 1 or t.epochs < 0 or (t.max_steps is not None and t.max_steps < 0):
+        raise ValueError("train.batch_size must be >= 1, train.epochs and train.max_steps >= 0")
+    if t.micro_batch is not None and (t.micro_batch < 1 or t.batch_size % t.micro_batch):
+        raise ValueError(f"train.micro_batch={t.micro_batch} must be >= 1 and divide train.batch_size={t.batch_size}")
+    if t.lr <= 0 or t.encoder_lr_scale < 0 or (t.grad_clip is not None and t.grad_clip <= 0):
+        raise ValueError("train.lr and train.grad_clip must be > 0, train.encoder_lr_scale >= 0")
+    if t.val_every > 0 and not t.val_split:
+        raise ValueError("train.val_every > 0 needs train.val_split (the split to validate on)")
+    if t.lr_schedule not in LR_SCHEDULES or t.warmup_steps < 0:
+        raise ValueError(f"train.lr_schedule={t.lr_schedule!r}: expected one of {LR_SCHEDULES}; train.warmup_steps >= 0")
+    if t.log_every < 1 or t.checkpoint_every < 0:
+        raise ValueError("train.log_every must be >= 1 and train.checkpoint_every >= 0")
+
+
+class Trainer:
+    """One training run; :meth:`fit` runs it (see :func:`train`)."""
+
+    def __init__(self, cfg: ExperimentConfig, ctx: DistContext, out_dir: str | os.PathLike, split: str,
+                 ytvis_root: str | os.PathLike | None, davis_root: str | os.PathLike | None, progress: bool):
+        self.ctx, self.run_dir, self.progress = ctx, Path(out_dir), progress
+        self.roots = {"ytvis_root": ytvis_root, "davis_root": davis_root}
+        dataset = open_dataset(split, ytvis=ytvis_root, davis=davis_root)
+        if len(dataset) == 0:
+            raise TagvisError(f"split {split!r} has no videos")
+        self.categories = [dict(c) for c in dataset.categories]
+        self.cfg = apply_overrides(cfg, {"model.num_classes": len(self.categories)})
+        check_train_config(self.cfg)
+        t = self.cfg.train
+        self.device = ctx.device
+        configure_backends(t, self.device)
+        self.amp_dtype = None
+        if t.amp and self.device.type == "cuda":
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.clips = ClipDataset(dataset, self.cfg.data, train=True, seed=t.seed)
+        self.sampler = ResumableSampler(self.clips, t.batch_size, ctx.world_size, ctx.rank, seed=t.seed)
+        self.loader = DataLoader(
+            self.clips, batch_size=t.batch_size, sampler=self.sampler, collate_fn=collate_clips,
+            num_workers=self.cfg.data.num_workers, persistent_workers=self.cfg.data.num_workers > 0,
+            pin_memory=self.device.type == "cuda", generator=torch.Generator().manual_seed(t.seed),
+        )
+        self.objective = TagVISObjective(self.cfg.loss, seed=t.seed)
+        self.epoch = self.step = self.step_in_epoch = 0
+        self.saved_step = -1  #: step of the last checkpoint written (or read)
+        self.last_row: dict[str, Any] | None = None
+        self.last_val: dict[str, Any] | None = None
+        self.log: MetricsLog | None = None
+
+    # ----------------------------------------------------------------- set-up and state
+    def _build(self, resuming: bool) -> None:
+        """Model (encoder weights read only for a fresh run), optimiser."""
+        seed_everything(self.cfg.train.seed)
+        model_cfg = dataclasses.replace(self.cfg.model, encoder_weights=None) if resuming else self.cfg.model
+        self.model = build_model(model_cfg).to(self.device)
+        self.optimizer = build_optimizer(self.model, self.cfg.train)
+
+    def _restore(self, path: Path) -> None:
+        ckpt = load_checkpoint(path)
+        check_model_config(ckpt["config"].get("model", {}), dataclasses.asdict(self.cfg.model), str(path))
+        order = ckpt["sampler"]  # the data order of the interrupted epoch must be this run's
+        had = (order["seed"], order["batch_size"] * order["num_replicas"])
+        has = (self.cfg.train.seed, self.cfg.train.batch_size * self.ctx.world_size)
+        if ckpt["step_in_epoch"] and had != has:
+            raise CheckpointError(path, "sampler", f"the checkpoint stopped mid-epoch with seed {had[0]} and a global "
+                                  f"batch of {had[1]} clips; this run has seed {has[0]} and {has[1]} (batch_size x processes)")
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.epoch, self.step, self.step_in_epoch = ckpt["epoch"], ckpt["step"], ckpt["step_in_epoch"]
+        self.saved_step = self.step
+        self.last_val = ckpt.get("last_val")
+        rngs = ckpt["rng"]
+        set_rng_state(rngs[self.ctx.rank % len(rngs)])
+
+    def _save(self) -> None:
+        """Write ``checkpoint_last.pt`` (every rank takes part: RNG states are gathered to rank 0)."""
+        rngs = all_gather_objects(rng_state(), self.ctx)
+        self.saved_step = self.step
+        if not self.ctx.is_main:
+            return
+        save_checkpoint(
+            self.run_dir / CHECKPOINT, unwrap(self.model), self.cfg, self.categories,
+            optimizer=self.optimizer.state_dict(), scaler=self.scaler.state_dict(), epoch=self.epoch,
+            step=self.step, step_in_epoch=self.step_in_epoch, sampler=self.sampler.state_dict(), rng=rngs, last_val=self.last_val,
+        )
+
+    def _train_mode(self) -> None:
+        self.model.train()
+        if self.cfg.train.batchnorm == "frozen":
+            freeze_batchnorm(self.model)
+
+    def _done(self) -> bool:
+        t = self.cfg.train
+        return self.epoch >= t.epochs or (t.max_steps is not None and self.step >= t.max_steps)
+
+    # ----------------------------------------------------------------- the loop
+    def fit(self, resume: bool) -> dict[str, Any]:
+        ckpt_path = self.run_dir / CHECKPOINT
+        resuming = resume and ckpt_path.exists()
+        if not resume and (ckpt_path.exists() or (self.run_dir / FINAL).exists()):
+            raise TagvisError(f"{self.run_dir}: already holds a training run; pass --resume "
+                              "(resume=True) to continue it, or choose another output directory")
+        self._build(resuming)
+        if resuming:
+            self._restore(ckpt_path)
+        if self.ctx.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            for stale in self.run_dir.glob(".*.tmp"):  # left by a process killed while saving
+                stale.unlink()
+            self.cfg.save(self.run_dir / CONFIG)
+            self.log = MetricsLog(self.run_dir / METRICS, resume_step=self.step if resuming else None)
+        self.model = wrap_model(self.model, self.ctx, self.cfg.train.batchnorm, leaves_parameters_unused(self.cfg))
+        start, start_step = time.perf_counter(), self.step
+        try:
+            self._run_epochs()
+            if self.saved_step != self.step:
+                self._save()
+            if self.ctx.is_main:
+                save_checkpoint(self.run_dir / FINAL, unwrap(self.model), self.cfg, self.categories)
+        finally:
+            if self.log is not None:
+                self.log.close()
+        seconds = time.perf_counter() - start
+        clips = (self.step - start_step) * self.cfg.train.batch_size * self.ctx.world_size
+        return {
+            "run_dir": str(self.run_dir), "device": str(self.device), "world_size": self.ctx.world_size,
+            "rank": self.ctx.rank, "steps": self.step, "epochs": self.epoch, "seconds": round(seconds, 3),
+            "clips_per_s": round(clips / seconds, 3) if seconds > 0 else 0.0,
+            "last": self.last_row, "val": self.last_val,
+            "config": str(self.run_dir / CONFIG), "metrics": str(self.run_dir / METRICS),
+            "checkpoint": str(self.run_dir / CHECKPOINT), "model_final": str(self.run_dir / FINAL),
+        }
+
+    def _run_epochs(self) -> None:
+        from tqdm.auto import tqdm
+
+        t = self.cfg.train
+        steps_per_epoch = self.sampler.steps_per_epoch
+        while not self._done():
+            epoch = self.epoch
+            self.sampler.set_epoch(epoch)
+            self.clips.set_epoch(epoch)
+            self.sampler.set_start(self.step_in_epoch * t.batch_size)
+            self._train_mode()
+            window = _Window()
+            bar = tqdm(total=steps_per_epoch, initial=self.step_in_epoch, desc=f"epoch {epoch + 1}/{t.epochs}",
+                       unit="step", disable=not (self.progress and self.ctx.is_main), leave=False)
+            for batch in self.loader:
+                seeds = [clip_seed(t.seed, epoch, p) for p in self.sampler.batch_positions(self.step_in_epoch)]
+                window.add(self._step(batch, seeds), len(seeds))
+                self.step += 1
+                self.step_in_epoch += 1
+                bar.update(1)
+                if self.step % t.log_every == 0 or self.step_in_epoch == steps_per_epoch or self._done():
+                    self._log(window, steps_per_epoch)
+                    bar.set_postfix(loss=f"{self.last_row['total']:.4g}")
+                    window = _Window()
+                if self._done():
+                    break
+                if t.checkpoint_every and self.step % t.checkpoint_every == 0 and self.step_in_epoch < steps_per_epoch:
+                    self._save()
+            bar.close()
+            if self.step_in_epoch < steps_per_epoch:  # stopped by max_steps
+                break
+            self.epoch, self.step_in_epoch = epoch + 1, 0
+            if t.val_every and self.epoch % t.val_every == 0:
+                self._validate()
+            self._save()
+
+    def _step(self, batch: dict[str, Any], seeds: list[int]) -> torch.Tensor:
+        """One optimiser step on ``batch``; returns the (len(LOGGED),) loss values (mean over clips).
+
+        With ``train.micro_batch`` the clips go through the network ``micro_batch`` at a time and the
+        gradients of the passes are summed (each pass's loss weighted by its share of the batch).
+        """
+        dev, size = self.device, len(seeds)
+        tensors = [batch[k].to(dev, non_blocking=True) for k in ("frames", "instance_ids", "semantic")]
+        micro = self.cfg.train.micro_batch or size
+        self.optimizer.zero_grad(set_to_none=True)
+        values = torch.zeros(len(LOGGED), dtype=torch.float64)
+        for start in range(0, size, micro):
+            part = slice(start, start + micro)
+            last = start + micro >= size
+            sync = contextlib.nullcontext() if last or not self.ctx.distributed else self.model.no_sync()
+            with sync:
+                terms = self._loss(*(x[part] for x in tensors), seeds[part])
+                self.scaler.scale(terms["total"] * (len(seeds[part]) / size)).backward()
+            values += torch.stack([terms[k].detach() for k in LOGGED]).double().cpu() * (len(seeds[part]) / size)
+        if self.cfg.train.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+        self._set_lr()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return values
+
+    def _set_lr(self) -> None:
+        """The learning rate of the step about to be taken (:func:`lr_factor`), in every group."""
+        t = self.cfg.train
+        total = t.epochs * self.sampler.steps_per_epoch
+        total = total if t.max_steps is None else min(total, t.max_steps)
+        factor = lr_factor(self.step, total, t)
+        for group in self.optimizer.param_groups:
+            group["lr"] = t.lr * factor * (t.encoder_lr_scale if group["name"] == "encoder" else 1.0)
+
+    def _loss(self, frames: torch.Tensor, ids: torch.Tensor, semantic: torch.Tensor, seeds: list[int]) -> dict[str, torch.Tensor]:
+        """Forward pass and objective, mean over the clips; frames (b,3,T,H,W), ids/semantic (b,T,H,W).
+
+        Each clip's objective is computed alone, its pixel sampling seeded by ``seeds``. A non-finite
+        term raises :class:`TrainingDiverged` naming the step and the term.
+        """
+        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+            output = self.model(frames)
+        tags, logits = output[0].float(), output[1].float()
+        per_clip = []
+        try:
+            for b, seed in enumerate(seeds):
+                self.objective.tagging.generator.manual_seed(seed)
+                per_clip.append(self.objective((tags[b:b + 1], logits[b:b + 1]),
+                                               {"instance_ids": ids[b:b + 1], "semantic": semantic[b:b + 1]}))
+        except FloatingPointError as exc:
+            raise TrainingDiverged(f"step {self.step + 1}: {exc}") from exc
+        terms = {k: torch.stack([p[k] for p in per_clip]).mean() for k in LOGGED}
+        finite = torch.isfinite(torch.stack([terms[k].detach() for k in LOGGED])).tolist()
+        bad = [k for k, ok in zip(LOGGED, finite) if not ok]
+        if bad:
+            raise TrainingDiverged(f"step {self.step + 1}: loss term {bad[0]!r} is not finite ({terms[bad[0]].item()})")
+        return terms
+
+    def _log(self, window: "_Window", steps_per_epoch: int) -> None:
+        """All ranks: average the window's losses over ranks; rank 0 writes the line."""
+        means = all_reduce_mean(window.sums.to(self.device) / max(window.steps, 1), self.ctx).cpu().tolist()
+        elapsed = max(time.perf_counter() - window.start, 1e-9)
+        row: dict[str, Any] = {"event": "train", "step": self.step,
+                               "epoch": round(self.epoch + self.step_in_epoch / steps_per_epoch, 4)}
+        row.update({k: v for k, v in zip(LOGGED, means)})
+        row["lr"] = self.optimizer.param_groups[0]["lr"]
+        row["clips_per_s"] = round(window.clips * self.ctx.world_size / elapsed, 3)
+        row["time"] = round(time.time(), 3)
+        self.last_row = row
+        if self.log is not None:
+            self.log.write(row)
+
+    def _validate(self) -> None:
+        """Rank 0 scores ``train.val_split``; the other ranks wait."""
+        if self.ctx.is_main:
+            from .validation import validate
+
+            metrics = validate(unwrap(self.model), self.cfg, self.cfg.train.val_split, self.device, **self.roots)
+            self.last_val = {"event": "val", "step": self.step, "epoch": self.epoch,
+                             "split": self.cfg.train.val_split, **metrics}
+            if self.log is not None:
+                self.log.write(self.last_val)
+        barrier(self.ctx)
+        self._train_mode()
+
+
+class _Window:
+    """Loss sums since the last log line."""
+
+    def __init__(self) -> None:
+        self.sums = torch.zeros(len(LOGGED), dtype=torch.float64)
+        self.steps = self.clips = 0
+        self.start = time.perf_counter()
+
+    def add(self, values: torch.Tensor, clips: int) -> None:
+        self.sums += values.double()
+        self.steps += 1
+        self.clips += clips
