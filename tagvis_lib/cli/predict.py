@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--checkpoint", required=True, help="a tagvis checkpoint (.pt)")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--ytvis", metavar="ROOT", help="YouTube-VIS root (ROOT/<split>.json)")
-    source.add_argument("--davis", metavar="ROOT", help="DAVIS root (ROOT/ImageSets/2017/<split>.txt)")
+    source.add_argument("--davis", metavar="ROOT", help="DAVIS root (ROOT/ImageSets/2017/<split>.txt); class-agnostic, any checkpoint")
     source.add_argument("--video", metavar="FILE", help="a video file or a folder of frames")
     p.add_argument("--split", help="split of --ytvis or --davis (e.g. valid_sub, val)")
     p.add_argument("--out", required=True, help="results .json (--ytvis) or output folder")
@@ -86,10 +86,12 @@ def run(args: argparse.Namespace) -> int:
         dataset = YTVISDataset(args.ytvis, args.split)
     elif args.davis:
         dataset = DAVISDataset(args.davis, args.split)
-    num_classes = None if dataset is None else len(dataset.categories)
+    # DAVIS unsupervised is class-agnostic (every class counts as "object"), so any checkpoint serves
+    # it; YouTube-VIS results name categories, so the checkpoint's must be the dataset's.
+    num_classes = len(dataset.categories) if args.ytvis else None
     model, cfg, categories = load_model(args.checkpoint, device, num_classes=num_classes)
-    if dataset is not None:
-        check_categories(args.checkpoint, categories, dataset.categories, args.ytvis or args.davis)
+    if args.ytvis:
+        check_categories(args.checkpoint, categories, dataset.categories, args.ytvis)
     cfg = inference_overrides(cfg, args.overrides)
     out = Path(args.out)
     totals = {"videos": 0, "frames": 0, "model_s": 0.0, "total_s": 0.0}

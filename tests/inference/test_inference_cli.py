@@ -112,9 +112,16 @@ def test_predict_video(bench, capsys):
         assert (out / line["outputs"][key].split("/")[-1]).is_file()
 
 
+def test_davis_prediction_is_class_agnostic(bench, capsys):
+    out = bench["root"] / "davis_from_ytvis"
+    code, line, _ = run_cli(capsys, "predict", "--checkpoint", bench["ytvis_ck"], "--davis", bench["davis"],
+                            "--split", "val", "--out", out, "--device", "cpu")
+    assert code == 0 and line["videos"] == len(DAVISDataset(bench["davis"], "val"))
+
+
 def test_checkpoint_mismatch_is_a_clear_error(bench, capsys):
-    args = ["--davis", bench["davis"], "--split", "val", "--out", bench["root"] / "x", "--device", "cpu"]
-    code, _, err = run_cli(capsys, "predict", "--checkpoint", bench["ytvis_ck"], *args)
+    args = ["--ytvis", bench["ytvis"], "--split", "valid", "--out", bench["root"] / "x.json", "--device", "cpu"]
+    code, _, err = run_cli(capsys, "predict", "--checkpoint", bench["davis_ck"], *args)
     assert code == 2 and "tagvis predict: error:" in err and "classes" in err
     renamed = [dict(c, name=c["name"] + "_x") for c in bench["ytvis_dataset"].categories]
     other = smoke_checkpoint(bench["root"] / "other.pt", renamed)
