@@ -27,3 +27,12 @@ def test_data_format_error_names_file_and_field():
     err = DataFormatError("/x/train.json", "annotations[3].segmentations", "expected 5 entries, got 4")
     assert str(err) == "/x/train.json: annotations[3].segmentations: expected 5 entries, got 4"
     assert err.path == "/x/train.json" and err.field == "annotations[3].segmentations"
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    import os
+
+    write_json(tmp_path / "p.json", {})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "p.json").stat().st_mode & 0o777 == 0o666 & ~mask
