@@ -1,0 +1,84 @@
+"""The points the paper leaves open or contradicts, the choice made for each, and its config field.
+
+One entry per open point (see the docstrings of :mod:`tagvis_lib.losses.tagging`,
+:mod:`tagvis_lib.model.network`, :mod:`tagvis_lib.data.clips`, :mod:`tagvis_lib.inference.grouping`
+and :mod:`tagvis_lib.inference.predictor` for the details). :func:`open_points` adds the value each
+field has in a given config, so notebook 02 shows the choices of the run it describes.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .config import ExperimentConfig
+
+#: (open point, what the paper says, the choice made, config fields or "" when fixed by design).
+OPEN_POINTS: list[tuple[str, str, str, str]] = [
+    ("Tag range", "tags 'between 0 and 1' (abstract) but margin G = 3 (III-E)",
+     "unbounded tags, G = 3; a sigmoid (0..1) is an option (then the push terms are constant)",
+     "model.tag_activation, loss.margin"),
+    ("Tag dimension D", "scalar tag values",
+     "D = 1 by default; D > 1 uses squared Euclidean distances and the Euclidean norm",
+     "model.tag_dim"),
+    ("Instances absent from a frame", "not said",
+     "they take no part in the frame-t terms of eqs. (4)-(5); clips with 0 or 1 instance give 0, never NaN", ""),
+    ("Pixel sampling M'", "M' pixels per instance, how not said",
+     "uniform without replacement per instance and clip, seeded; None = every pixel (deterministic)",
+     "loss.pixels_per_instance"),
+    ("Scale of L_spectra", "a sum over the M' pixels (eq. 2)",
+     "the paper's sum by default; a per-pixel mean as an option", "loss.spectra_reduction"),
+    ("N' of L_temper", "'an arbitrary subset' of instance pairs",
+     "all pairs present together in the frame; optionally a seeded random subset of pairs",
+     "loss.temper_max_pairs"),
+    ("Output at every frame and pixel", "tags and masks for all T input frames, encoder strides in T and H, W",
+     "per-frame queries in the spatio-temporal attention; upsampling paths with skips from layer1-3 "
+     "(trilinear resize) back to (T, H, W)", ""),
+    ("Connectors (Table III)", "'any input or output link of the module'",
+     "tag connector = 1x1x1 MLP from pooled tags to the decoder; self-attention connector = the "
+     "bottleneck-to-decoder link", "model.tag_attention_connector, model.self_attention_connector"),
+    ("Tags-only row of Table III", "decoder, both attentions and connectors removed",
+     "a 1x1x1 classifier on the tag generator's features still gives foreground and class",
+     "model.semantic_decoder"),
+    ("Training videos shorter than T", "not said",
+     "pad by repeating the last frame, marked invalid (no loss there); or loop forth and back",
+     "data.short_video"),
+    ("Batch size, input resolution", "not given",
+     "set per profile (smoke, cpu, paper)", "train.batch_size, data.height, data.width"),
+    ("Encoder normalisation", "not said",
+     "BatchNorm with batch statistics (SyncBatchNorm under DDP on CUDA) or frozen statistics",
+     "train.batchnorm"),
+    ("Tags to instances", "not described",
+     "foreground from the semantic branch; mean shift of all foreground tags of the clip, bandwidth "
+     "G / 2; histogram peaks and greedy seed-and-grow as options",
+     "inference.grouping, inference.bandwidth, inference.foreground_threshold"),
+    ("Class and score", "not described",
+     "class by majority vote of the semantic argmax; score = mean class probability x tag compactness; "
+     "each mask under its top-k classes", "inference.topk_classes"),
+    ("Long videos", "one clip of 32 frames by dropping intermittent frames",
+     "the paper's single clip; overlapping clips linked by tags as an option",
+     "inference.long_video, inference.clip_overlap"),
+    ("Frames not processed", "masks 'interpolated from their processed neighbours'",
+     "soft masks of the nearest processed frame (or a linear blend of both), then thresholded",
+     "inference.interpolation"),
+    ("Videos shorter than the clip at inference", "not said",
+     "padded by repeating the last frame; padded frames hold no foreground and never reach the output", ""),
+    ("Kinetics-400 weights", "encoder pretrained on Kinetics-400",
+     "torchvision's r2plus1d_18 state dict from a local file (nothing is downloaded); random init otherwise",
+     "model.encoder_weights"),
+]
+
+
+def _value(cfg: ExperimentConfig, dotted: str) -> Any:
+    section, _, name = dotted.partition(".")
+    return getattr(getattr(cfg, section), name)
+
+
+def open_points(cfg: ExperimentConfig) -> list[dict[str, str]]:
+    """Rows ``{"Open point", "Paper", "Choice", "Config field", "Value"}``; ``Value`` is each field's
+    value in ``cfg`` (``-`` for points fixed by design)."""
+    rows = []
+    for point, paper, choice, fields in OPEN_POINTS:
+        names = [f.strip() for f in fields.split(",") if f.strip()]
+        value = ", ".join(f"{_value(cfg, n)}" for n in names) if names else "-"
+        rows.append({"Open point": point, "Paper": paper, "Choice": choice,
+                     "Config field": ", ".join(f"`{n}`" for n in names) or "-", "Value": value})
+    return rows

@@ -1,0 +1,342 @@
+"""High-level steps the notebooks call: data, training, evaluation and the Table III sweep.
+
+Every notebook runs on its own (d2l style): each step reuses what an earlier notebook left in the
+run directory and makes it when it is missing. Layout of a run directory (``runs/<profile>``)::
+
+    data/              the embedded benchmark (ytvis/, DAVIS/, benchmark.json) when no dataset is given
+    train/             the main run: config.json, metrics.jsonl, checkpoint_last.pt, model_final.pt
+    eval/              results of Tables I and II and their metrics.json
+    ablations/<row>/   one training run per Table III row; ablations/metrics.json
+
+Steps that take a while take ``progress``: True or False, or None (the default) for progress bars only
+where they can be seen (a terminal, or a notebook with a widget frontend; not a headless papermill run,
+which would store one frozen bar per epoch).
+
+The open points of the paper are listed in :mod:`tagvis_lib.choices`, the views of the model and the
+loss (module table, toy tag maps) in :mod:`tagvis_lib.inspection`, the figures of the notebooks in
+:mod:`tagvis_lib.figures`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+import torch
+
+from .ablations import TABLE3_ABLATIONS
+from .choices import open_points  # noqa: F401  (re-exported for the notebooks)
+from .config import ExperimentConfig, apply_overrides, profile_config
+from .errors import TagvisError
+from .inspection import module_table  # noqa: F401  (re-exported for the notebooks)
+from .io_utils import write_json
+
+#: Size of the embedded benchmark per profile (arguments of ``write_benchmark``).
+BENCHMARK_SIZES: dict[str, dict[str, int]] = {
+    "smoke": {"n_train": 4, "n_valid": 2, "height": 48, "width": 80},
+    "cpu": {"n_train": 40, "n_valid": 10, "height": 96, "width": 160},
+    "paper": {"n_train": 40, "n_valid": 10, "height": 96, "width": 160},
+}
+#: Training budget of every Table III row per profile (config overrides, the same for each row).
+#: cpu: 160 steps of 2 clips (8 passes over the 40 training videos; the cosine schedule decays over
+#: them) per row: 12 rows x (about 2 minutes of training at 0.75 s a step + 10 s of evaluation), about
+#: 27 minutes on 2 cores; smoke: 2 steps; paper: the profile's own schedule (GPU).
+ABLATION_BUDGETS: dict[str, dict[str, Any]] = {
+    "smoke": {"train.max_steps": 2},
+    "cpu": {"train.max_steps": 160},
+    "paper": {},
+}
+TRAIN_DIR, EVAL_DIR, ABLATION_DIR, DATA_DIR = "train", "eval", "ablations", "data"
+FINAL = "model_final.pt"
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    """The YouTube-VIS and DAVIS roots the notebooks read, with the splits to train and evaluate on.
+
+    ``embedded`` is True when the roots are the synthetic benchmark written into the run directory.
+    """
+
+    ytvis_root: Path
+    davis_root: Path
+    ytvis_train: str = "train"
+    ytvis_valid: str = "valid"
+    davis_train: str = "train"
+    davis_val: str = "val"
+    embedded: bool = True
+
+
+# ----------------------------------------------------------------------------------------- data
+def synth_command(run_dir: str | os.PathLike, profile: str, seed: int = 0) -> str:
+    """The ``tagvis synth`` command line that writes the benchmark of ``profile`` into ``run_dir/data``."""
+    size = BENCHMARK_SIZES[profile]
+    return shlex.join(["tagvis", "synth", str(Path(run_dir) / DATA_DIR), "--train-videos", str(size["n_train"]),
+                       "--valid-videos", str(size["n_valid"]), "--seed", str(seed),
+                       "--height", str(size["height"]), "--width", str(size["width"])])
+
+
+def prepare_benchmark(run_dir: str | os.PathLike, profile: str, seed: int = 0) -> DataPaths:
+    """Write the embedded benchmark of ``profile`` into ``run_dir/data`` unless it is there already.
+
+    Idempotent: ``data/benchmark.json`` (written last) records the arguments; a benchmark with the
+    same arguments is reused, one with other arguments is refused (delete the folder to rewrite it).
+    """
+    from .data.synth import write_benchmark
+
+    if profile not in BENCHMARK_SIZES:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {tuple(BENCHMARK_SIZES)}")
+    out = Path(run_dir) / DATA_DIR
+    stamp = out / "benchmark.json"
+    args = {**BENCHMARK_SIZES[profile], "seed": seed}
+    if stamp.exists():
+        found = json.loads(stamp.read_text(encoding="utf-8"))
+        if found != args:
+            raise TagvisError(f"{stamp}: holds a benchmark written with {found}, this run needs {args}; "
+                              f"delete {out} or choose another run directory")
+    else:
+        write_benchmark(out, **args)
+        write_json(stamp, args)
+    return DataPaths(out / "ytvis", out / "DAVIS")
+
+
+def resolve_data(run_dir: str | os.PathLike, profile: str, ytvis_root: str | os.PathLike | None = None,
+                 davis_root: str | os.PathLike | None = None, seed: int = 0) -> DataPaths:
+    """The data of a notebook: the user's roots where given, the embedded benchmark for the others.
+
+    A user's YouTube-VIS root is trained on ``train_sub`` and evaluated on ``valid_sub`` (the
+    published ``valid`` split has no annotations): run ``tagvis split ROOT --holdout 0.1`` once.
+    A user's DAVIS root uses ``train`` and ``val``.
+    """
+    embedded = prepare_benchmark(run_dir, profile, seed) if ytvis_root is None or davis_root is None else None
+    if ytvis_root is None:
+        ytvis, ytvis_splits = embedded.ytvis_root, ("train", "valid")
+    else:
+        ytvis, ytvis_splits = Path(ytvis_root), ("train_sub", "valid_sub")
+        missing = [s for s in ytvis_splits if not (ytvis / f"{s}.json").exists()]
+        if missing:
+            raise TagvisError(f"{ytvis}: no {missing[0]}.json; run `tagvis split {ytvis} --holdout 0.1` once to hold "
+                              "out a local validation split (the published valid split has no annotations)")
+    davis = embedded.davis_root if davis_root is None else Path(davis_root)
+    return DataPaths(ytvis, davis, *ytvis_splits, "train", "val", embedded=ytvis_root is None and davis_root is None)
+
+
+def training_clip(dataset: Any, cfg: ExperimentConfig, index: int = 0, epoch: int = 0) -> dict[str, np.ndarray]:
+    """One training clip of video ``index`` as the trainer draws it, back in displayable form.
+
+    Returns ``frames`` uint8 (T, H, W, 3) (augmented, Kinetics normalisation undone), ``instance_ids``
+    int64 (T, H, W) (0 background, 1..N, 255 ignored), ``valid`` bool (T,), ``frame_indices`` int64 (T,).
+    """
+    from .constants import KINETICS_MEAN, KINETICS_STD
+    from .data.torch_dataset import ClipDataset
+
+    clips = ClipDataset(dataset, cfg.data, train=True, seed=cfg.train.seed)
+    clips.set_epoch(epoch)
+    item = clips[index]
+    mean, std = (torch.tensor(v).view(3, 1, 1, 1) for v in (KINETICS_MEAN, KINETICS_STD))
+    frames = ((item["frames"] * std + mean) * 255).clamp(0, 255).round().to(torch.uint8)
+    return {"frames": frames.permute(1, 2, 3, 0).numpy(), "instance_ids": item["instance_ids"].numpy(),
+            "valid": item["valid"].numpy(), "frame_indices": item["frame_indices"].numpy()}
+
+
+def training_clip_draws(num_frames: int, cfg: ExperimentConfig, index: int, epochs: int) -> list[Any]:
+    """The frames :class:`~tagvis_lib.data.torch_dataset.ClipDataset` takes from video ``index``
+    (``num_frames`` long) in epochs ``0..epochs-1``: one :class:`~tagvis_lib.data.clips.ClipIndices`
+    per epoch, drawn from the same generator ``default_rng([train.seed, epoch, index])`` (the temporal
+    flip, drawn after, may reverse their order in the clip)."""
+    from .data.clips import sample_train_indices
+
+    d = cfg.data
+    return [sample_train_indices(num_frames, d.clip_length, np.random.default_rng([cfg.train.seed, epoch, index]),
+                                 d.min_drop, d.max_drop, d.short_video) for epoch in range(epochs)]
+
+
+def inference_clip(num_frames: int, cfg: ExperimentConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(indices int64 (T,), valid bool (T,)) of the single inference clip of a video (section IV)."""
+    from .data.clips import inference_indices
+
+    return inference_indices(num_frames, cfg.inference.clip_length)
+
+
+# ------------------------------------------------------------------------------------ training
+def experiment_config(profile: str, device: str = "auto", seed: int = 0,
+                      overrides: Mapping[str, Any] | Iterable[str] | None = None) -> ExperimentConfig:
+    """``profile_config(profile)`` with the device, the seed and dotted ``overrides`` applied."""
+    cfg = apply_overrides(profile_config(profile), {"train.device": device, "train.seed": seed})
+    return apply_overrides(cfg, overrides or {})
+
+
+def train_or_resume(cfg: ExperimentConfig, run_dir: str | os.PathLike, ytvis_root: str | os.PathLike | None = None,
+                    davis_root: str | os.PathLike | None = None, split: str = "train",
+                    progress: bool | None = None) -> dict[str, Any]:
+    """Train into ``run_dir``, resuming an interrupted run and reusing a finished one.
+
+    A run whose ``model_final.pt`` exists and whose steps reach ``cfg``'s budget returns at once; a
+    run stopped earlier continues from ``checkpoint_last.pt`` (a larger budget extends it). Returns
+    the trainer's summary plus ``reused`` (True when no step was taken).
+    """
+    from .training import train
+
+    run_dir = Path(run_dir)
+    before = _steps_done(run_dir)
+    summary = train(cfg, ytvis_root=ytvis_root, davis_root=davis_root, split=split, out_dir=run_dir,
+                    resume=True, progress=_progress(progress))
+    summary["reused"] = before is not None and summary["steps"] == before
+    return summary
+
+
+def _steps_done(run_dir: Path) -> int | None:
+    if not (run_dir / FINAL).exists() or not (run_dir / "checkpoint_last.pt").exists():
+        return None
+    from .model import load_checkpoint
+
+    return int(load_checkpoint(run_dir / "checkpoint_last.pt")["step"])
+
+
+def ensure_checkpoint(cfg: ExperimentConfig, data: DataPaths, run_dir: str | os.PathLike,
+                      progress: bool | None = None) -> Path:
+    """``run_dir/train/model_final.pt``, trained on ``data``'s YouTube-VIS training split if missing."""
+    path = Path(run_dir) / TRAIN_DIR / FINAL
+    if not path.exists():
+        train_or_resume(cfg, path.parent, ytvis_root=data.ytvis_root, split=data.ytvis_train, progress=progress)
+    return path
+
+
+# ---------------------------------------------------------------------------------- evaluation
+def device_label(device: str | torch.device) -> str:
+    """What the numbers were measured on: the GPU's name, or ``cpu (N threads)``, or the device type."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "cpu":
+        threads = torch.get_num_threads()
+        return f"cpu ({threads} thread{'s' if threads > 1 else ''})"
+    return device.type
+
+
+def _load_for_eval(checkpoint: str | os.PathLike, cfg: ExperimentConfig | None, device: str,
+                   num_classes: int | None) -> tuple[Any, ExperimentConfig, list[dict[str, Any]], torch.device]:
+    """Model, the checkpoint's config with ``cfg``'s inference section (when given), categories, device."""
+    from .model import load_model
+    from .training import resolve_device
+
+    dev = resolve_device(device)
+    model, ck_cfg, categories = load_model(checkpoint, dev, num_classes=num_classes)
+    if cfg is not None:
+        ck_cfg = ExperimentConfig.from_dict({**ck_cfg.to_dict(), "inference": asdict(cfg.inference)})
+    return model, ck_cfg, categories, dev
+
+
+def _progress(progress: bool | None) -> bool:
+    """``progress``, or when None whether bars can be seen (:func:`tagvis_lib.widgets.live_output`)."""
+    from .widgets import live_output
+
+    return live_output() if progress is None else progress
+
+
+def _predict_all(model: Any, dataset: Any, cfg: ExperimentConfig, dev: torch.device, progress: bool | None,
+                 sink: Callable[[Any, Any], None]) -> dict[str, Any]:
+    """Predict every video, hand each (sample, prediction) to ``sink``; return frame counts and fps."""
+    from .inference import predict_dataset
+
+    frames = model_s = total_s = 0.0
+    for sample, prediction in predict_dataset(model, dataset, cfg, dev, progress=_progress(progress)):
+        sink(sample, prediction)
+        frames += prediction.timing["frames"]
+        model_s += prediction.timing["model_s"]
+        total_s += prediction.timing["total_s"]
+    return {"videos": len(dataset), "frames": int(frames), "model_fps": frames / max(model_s, 1e-12),
+            "end_to_end_fps": frames / max(total_s, 1e-12), "device": device_label(dev)}
+
+
+def evaluate_ytvis_run(checkpoint: str | os.PathLike, ytvis_root: str | os.PathLike, split: str,
+                       out_dir: str | os.PathLike, cfg: ExperimentConfig | None = None, device: str = "auto",
+                       progress: bool | None = None) -> dict[str, Any]:
+    """Predict ``split`` of a YouTube-VIS root, write the results file, score it (Table I).
+
+    ``cfg``: its inference section replaces the checkpoint's (None: the checkpoint's own). Writes
+    ``out_dir/ytvis_<split>_results.json`` and the server zip. Returns ``metrics`` (AP, AP50, AP75,
+    APs, APm, APl, AR1, AR10 on the 0-1 scale), videos, frames, model_fps, end_to_end_fps, device,
+    checkpoint, split and results.
+    """
+    from .cli.predict import check_categories
+    from .data import YTVISDataset
+    from .inference import write_ytvis_results, ytvis_entries
+    from .metrics import evaluate_ytvis
+
+    dataset = YTVISDataset(ytvis_root, split)
+    model, cfg, categories, dev = _load_for_eval(checkpoint, cfg, device, len(dataset.categories))
+    check_categories(str(checkpoint), categories, dataset.categories, str(ytvis_root))
+    entries: list[dict[str, Any]] = []
+    run = _predict_all(model, dataset, cfg, dev, progress,
+                       lambda s, p: entries.extend(ytvis_entries(p, s.video_id, categories)))
+    results, _ = write_ytvis_results(entries, Path(out_dir) / f"ytvis_{split}_results.json")
+    metrics = {k: float(v) for k, v in evaluate_ytvis(dataset.json_path, entries).items()}
+    return {"metrics": metrics, **run, "checkpoint": str(checkpoint), "split": split, "results": str(results)}
+
+
+def evaluate_davis_run(checkpoint: str | os.PathLike, davis_root: str | os.PathLike, split: str,
+                       out_dir: str | os.PathLike, cfg: ExperimentConfig | None = None, device: str = "auto",
+                       progress: bool | None = None) -> dict[str, Any]:
+    """Predict ``split`` of a DAVIS root as unsupervised proposals and score them (Tables II and III).
+
+    Class-agnostic: any checkpoint works (its instances become proposals ranked by score). Writes
+    ``out_dir/davis_<split>/<sequence>/<frame>.png``. Returns ``metrics`` (J&F-Mean, J-Mean,
+    J-Recall, J-Decay, F-Mean, F-Recall, F-Decay, 0-1), ``per_sequence`` ({sequence: {"J": [...],
+    "F": [...]}}, per object), videos, frames, model_fps, end_to_end_fps, device, checkpoint, split and results.
+    """
+    from .data import DAVISDataset
+    from .inference import write_davis_sequence
+    from .metrics import evaluate_davis
+
+    dataset = DAVISDataset(davis_root, split)
+    model, cfg, _, dev = _load_for_eval(checkpoint, cfg, device, None)
+    results = Path(out_dir) / f"davis_{split}"
+    run = _predict_all(model, dataset, cfg, dev, progress,
+                       lambda s, p: write_davis_sequence(p, results / str(s.video_id), s.frame_names))
+    scores = evaluate_davis(davis_root, results, split=split)
+    metrics = {k: float(v) for k, v in scores.items() if isinstance(v, (int, float))}
+    per_sequence = scores.get("per_sequence", {})
+    return {"metrics": metrics, "per_sequence": per_sequence, **run, "checkpoint": str(checkpoint), "split": split,
+            "results": str(results)}
+
+
+# ------------------------------------------------------------------------------------ Table III
+def row_slug(row: str) -> str:
+    """Folder name of a Table III row: ``"Tag-Based Attention + Connector"`` -> ``tag_based_attention_connector``."""
+    return re.sub(r"[^a-z0-9]+", "_", row.lower()).strip("_")
+
+
+def run_table3(base_cfg: ExperimentConfig, data: DataPaths, budget: Mapping[str, Any], run_dir: str | os.PathLike,
+               rows: Iterable[str] | None = None, progress: bool | None = None) -> dict[str, dict[str, float]]:
+    """Train and evaluate every Table III row (or ``rows``) with the same ``budget``.
+
+    Each row is ``base_cfg`` + the row's overrides (:data:`TABLE3_ABLATIONS`) + ``budget`` (dotted
+    overrides, e.g. ``{"train.max_steps": 40}``), trained on DAVIS ``data.davis_train`` into
+    ``run_dir/<row slug>/`` (finished rows are reused) and scored on ``data.davis_val``.
+    ``run_dir/metrics.json`` is rewritten after every row with the budget and, per row, the DAVIS
+    metrics, steps, training seconds and parameter count. Returns ``{row: DAVIS metrics (0-1)}``.
+    """
+    from .model import load_model
+
+    run_dir = Path(run_dir)
+    names = list(TABLE3_ABLATIONS) if rows is None else list(rows)
+    unknown = [r for r in names if r not in TABLE3_ABLATIONS]
+    if unknown:
+        raise KeyError(f"rows not in Table III: {unknown}")
+    record: dict[str, Any] = {"budget": dict(budget), "profile": base_cfg.profile, "rows": {}}
+    for row in names:
+        cfg = apply_overrides(apply_overrides(base_cfg, TABLE3_ABLATIONS[row]), dict(budget))
+        row_dir = run_dir / row_slug(row)
+        summary = train_or_resume(cfg, row_dir, davis_root=data.davis_root, split=data.davis_train, progress=progress)
+        scored = evaluate_davis_run(row_dir / FINAL, data.davis_root, data.davis_val, row_dir,
+                                    device=cfg.train.device, progress=progress)
+        parameters = sum(p.numel() for p in load_model(row_dir / FINAL)[0].parameters())
+        record["rows"][row] = {"metrics": scored["metrics"], "steps": summary["steps"], "train_seconds": summary["seconds"],
+                               "reused": summary["reused"], "parameters": parameters, "overrides": TABLE3_ABLATIONS[row]}
+        write_json(run_dir / "metrics.json", record, indent=1)
+    return {row: record["rows"][row]["metrics"] for row in names}

@@ -1,0 +1,167 @@
+"""The notebook steps of tagvis_lib.experiments: data, training, evaluation, Table III."""
+import json
+import shlex
+import shutil
+
+import numpy as np
+import pytest
+
+from tagvis_lib import experiments as ex
+from tagvis_lib.ablations import TABLE3_ABLATIONS
+from tagvis_lib.cli import main as tagvis
+from tagvis_lib.config import apply_overrides
+from tagvis_lib.errors import TagvisError
+
+#: A two-step smoke run: every training in this file takes about a second.
+TINY = {"train.max_steps": 2, "train.log_every": 1}
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return ex.experiment_config("smoke", device="cpu", seed=0, overrides=TINY)
+
+
+@pytest.fixture(scope="module")
+def trained(synth_benchmark, cfg, tmp_path_factory):
+    """A finished two-step run on the shared tiny benchmark."""
+    run_dir = tmp_path_factory.mktemp("trained")
+    summary = ex.train_or_resume(cfg, run_dir, ytvis_root=synth_benchmark["ytvis"], progress=False)
+    return run_dir, summary
+
+
+def test_prepare_benchmark_writes_once_and_matches_the_synth_command(tmp_path):
+    data = ex.prepare_benchmark(tmp_path / "run", "smoke")
+    valid_json = data.ytvis_root / "valid.json"
+    stamp = valid_json.stat().st_mtime_ns
+    again = ex.prepare_benchmark(tmp_path / "run", "smoke")
+    assert again == data and valid_json.stat().st_mtime_ns == stamp  # reused, not rewritten
+    assert data.embedded and (data.davis_root / "ImageSets" / "2017" / "val.txt").exists()
+    # The printed command writes the same benchmark.
+    argv = shlex.split(ex.synth_command(tmp_path / "run", "smoke"))
+    argv[2] = str(tmp_path / "by_cli")
+    assert argv[:2] == ["tagvis", "synth"] and tagvis(argv[1:]) == 0
+    for name in ("train.json", "valid.json"):
+        assert json.loads((tmp_path / "by_cli" / "ytvis" / name).read_text()) == json.loads((data.ytvis_root / name).read_text())
+    with pytest.raises(TagvisError, match="benchmark.json"):
+        ex.prepare_benchmark(tmp_path / "run", "smoke", seed=1)
+
+
+def test_resolve_data_uses_the_users_roots_and_asks_for_a_local_split(tmp_path, synth_benchmark):
+    ytvis = tmp_path / "ytvis"
+    shutil.copytree(synth_benchmark["ytvis"], ytvis)
+    with pytest.raises(TagvisError, match="tagvis split"):
+        ex.resolve_data(tmp_path / "run", "smoke", ytvis_root=ytvis, davis_root=synth_benchmark["davis"])
+    assert tagvis(["split", str(ytvis), "--holdout", "0.5"]) == 0
+    data = ex.resolve_data(tmp_path / "run", "smoke", ytvis_root=ytvis, davis_root=synth_benchmark["davis"])
+    assert (data.ytvis_root, data.ytvis_train, data.ytvis_valid) == (ytvis, "train_sub", "valid_sub")
+    assert data.davis_root == synth_benchmark["davis"] and not data.embedded
+    assert not (tmp_path / "run" / "data").exists()  # nothing embedded was written
+    only_davis = ex.resolve_data(tmp_path / "run", "smoke", davis_root=synth_benchmark["davis"])
+    assert only_davis.ytvis_root == tmp_path / "run" / "data" / "ytvis" and not only_davis.embedded
+
+
+def test_training_clip_draws_are_the_clips_the_trainer_takes(synth_benchmark, cfg):
+    from tagvis_lib.data import YTVISDataset
+    from tagvis_lib.data.torch_dataset import ClipDataset
+
+    dataset = YTVISDataset(synth_benchmark["ytvis"], "train")
+    clips = ClipDataset(dataset, cfg.data, train=True, seed=cfg.train.seed)
+    for index in range(len(dataset)):
+        draws = ex.training_clip_draws(dataset.num_frames(index), cfg, index, epochs=2)
+        for epoch, draw in enumerate(draws):
+            clips.set_epoch(epoch)
+            taken = clips[index]["frame_indices"].numpy()
+            assert sorted(taken.tolist()) == sorted(draw.indices.tolist())
+            assert all(1 <= length <= cfg.data.max_drop for _, length in draw.drops)
+    indices, valid = ex.inference_clip(100, cfg)
+    assert len(indices) == cfg.inference.clip_length and valid.all() and indices[0] == 0 and indices[-1] == 99
+
+
+def test_training_clip_is_displayable(synth_benchmark, cfg):
+    from tagvis_lib.data import YTVISDataset
+
+    clip = ex.training_clip(YTVISDataset(synth_benchmark["ytvis"], "train"), cfg, index=1)
+    t, h, w = cfg.data.clip_length, cfg.data.height, cfg.data.width
+    assert clip["frames"].shape == (t, h, w, 3) and clip["frames"].dtype == np.uint8
+    assert clip["instance_ids"].shape == (t, h, w) and clip["frames"].std() > 5
+    assert set(np.unique(clip["instance_ids"])) - {255} <= set(range(cfg.data.max_instances + 1))
+
+
+def test_train_or_resume_reuses_a_finished_run_and_extends_a_longer_budget(trained, synth_benchmark, cfg):
+    run_dir, first = trained
+    assert first["steps"] == 2 and not first["reused"] and (run_dir / ex.FINAL).exists()
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    again = ex.train_or_resume(cfg, run_dir, ytvis_root=synth_benchmark["ytvis"], progress=False)
+    assert again["reused"] and again["steps"] == 2
+    assert (run_dir / "metrics.jsonl").read_text().splitlines() == lines
+    longer = shutil.copytree(run_dir, run_dir.parent / "longer")
+    more = ex.train_or_resume(apply_overrides(cfg, {"train.max_steps": 3}), longer,
+                              ytvis_root=synth_benchmark["ytvis"], progress=False)
+    assert more["steps"] == 3 and not more["reused"]
+
+
+def test_ensure_checkpoint_trains_only_when_missing(tmp_path, trained, synth_benchmark, cfg):
+    data = ex.DataPaths(synth_benchmark["ytvis"], synth_benchmark["davis"])
+    (tmp_path / ex.TRAIN_DIR).mkdir()
+    shutil.copy(trained[0] / ex.FINAL, tmp_path / ex.TRAIN_DIR / ex.FINAL)
+    assert ex.ensure_checkpoint(cfg, data, tmp_path, progress=False) == tmp_path / ex.TRAIN_DIR / ex.FINAL
+    assert not (tmp_path / ex.TRAIN_DIR / "metrics.jsonl").exists()  # reused as it was
+    fresh = ex.ensure_checkpoint(cfg, data, tmp_path / "fresh", progress=False)
+    assert fresh.exists() and (fresh.parent / "metrics.jsonl").exists()
+
+
+def test_evaluate_ytvis_run_scores_the_results_file_it_writes(tmp_path, trained, synth_benchmark):
+    from tagvis_lib.metrics import evaluate_ytvis
+
+    out = ex.evaluate_ytvis_run(trained[0] / ex.FINAL, synth_benchmark["ytvis"], "valid", tmp_path, device="cpu",
+                                progress=False)
+    assert set(out["metrics"]) >= {"AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10"}
+    assert out["videos"] == 2 and out["frames"] > 0 and out["model_fps"] > 0 and out["device"].startswith("cpu")
+    results = json.loads(open(out["results"]).read())
+    assert evaluate_ytvis(synth_benchmark["ytvis"] / "valid.json", results) == pytest.approx(out["metrics"])
+
+
+def test_evaluate_ytvis_run_refuses_a_checkpoint_of_other_categories(tmp_path, trained, synth_benchmark):
+    from tagvis_lib.errors import CheckpointError
+
+    ytvis = shutil.copytree(synth_benchmark["ytvis"], tmp_path / "ytvis")
+    data = json.loads((ytvis / "valid.json").read_text())
+    data["categories"][0]["name"] = "something else"
+    (ytvis / "valid.json").write_text(json.dumps(data))
+    with pytest.raises(CheckpointError, match="categories"):
+        ex.evaluate_ytvis_run(trained[0] / ex.FINAL, ytvis, "valid", tmp_path, device="cpu", progress=False)
+
+
+def test_evaluate_davis_run_writes_proposals_for_every_frame(tmp_path, trained, synth_benchmark):
+    out = ex.evaluate_davis_run(trained[0] / ex.FINAL, synth_benchmark["davis"], "val", tmp_path, device="cpu",
+                                progress=False)
+    assert {"J&F-Mean", "J-Mean", "F-Mean"} <= set(out["metrics"])
+    assert 0.0 <= out["metrics"]["J&F-Mean"] <= 1.0 and out["end_to_end_fps"] > 0
+    for seq in (synth_benchmark["davis"] / "ImageSets" / "2017" / "val.txt").read_text().split():
+        frames = sorted((synth_benchmark["davis"] / "Annotations_unsupervised" / "480p" / seq).glob("*.png"))
+        assert [p.name for p in sorted((tmp_path / "davis_val" / seq).glob("*.png"))] == [p.name for p in frames]
+
+
+def test_run_table3_trains_every_row_with_the_same_budget(tmp_path, synth_benchmark, cfg):
+    data = ex.DataPaths(synth_benchmark["ytvis"], synth_benchmark["davis"])
+    rows = ["L_spectra", "Tag-Based Attention + Self-Attention + Decoder + Connector"]
+    measured = ex.run_table3(cfg, data, {"train.max_steps": 1}, tmp_path, rows=rows, progress=False)
+    assert list(measured) == rows and all("J&F-Mean" in m for m in measured.values())
+    record = json.loads((tmp_path / "metrics.json").read_text())
+    assert record["budget"] == {"train.max_steps": 1}
+    assert [record["rows"][r]["steps"] for r in rows] == [1, 1]
+    assert record["rows"][rows[1]]["parameters"] < record["rows"][rows[0]]["parameters"]  # modules removed
+    assert {r: record["rows"][r]["metrics"] for r in rows} == measured
+    saved = json.loads((tmp_path / ex.row_slug(rows[1]) / "config.json").read_text())
+    assert saved["model"]["semantic_decoder"] is False and saved["train"]["max_steps"] == 1
+    with pytest.raises(KeyError, match="not in Table III"):
+        ex.run_table3(cfg, data, {}, tmp_path, rows=["w/o everything"])
+
+
+def test_row_slugs_are_distinct_folder_names():
+    slugs = [ex.row_slug(r) for r in TABLE3_ABLATIONS]
+    assert len(set(slugs)) == len(slugs) and all(s.replace("_", "").isalnum() for s in slugs)
+
+
+def test_device_label_names_the_cpu_threads():
+    assert ex.device_label("cpu").startswith("cpu (")
