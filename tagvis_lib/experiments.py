@@ -263,7 +263,7 @@ def evaluate_ytvis_run(checkpoint: str | os.PathLike, ytvis_root: str | os.PathL
     APs, APm, APl, AR1, AR10 on the 0-1 scale), videos, frames, model_fps, end_to_end_fps, device,
     checkpoint, split and results.
     """
-    from .cli.predict import check_categories
+    from .model.checkpoint import check_categories
     from .data import YTVISDataset
     from .inference import write_ytvis_results, ytvis_entries
     from .metrics import evaluate_ytvis

@@ -25,7 +25,7 @@ class NotebookFailed(TagvisError):
     def __init__(self, notebook: Path, cell_index: int, ename: str, evalue: str, output: Path):
         self.notebook, self.cell_index = notebook, cell_index
         super().__init__(
-            f"{notebook.name}: cell {cell_index}: {ename}: {evalue} (executed notebook kept at {output})"
+            f"{notebook.name}: cell {cell_index} (0-based, as in the source notebook): {ename}: {evalue} (executed notebook kept at {output})"
         )
 
 
@@ -36,6 +36,14 @@ class NotebookRun:
     notebook: str
     output: str
     seconds: float
+
+
+def source_cell_index(executed: Path, index: int) -> int:
+    """Index in the source notebook of cell ``index`` of the executed one (papermill injects a cell)."""
+    import nbformat
+
+    cells = nbformat.read(str(executed), as_version=4).cells[:index]
+    return index - sum("injected-parameters" in c.get("metadata", {}).get("tags", []) for c in cells)
 
 
 def list_notebooks(notebooks_dir: str | os.PathLike = NOTEBOOKS_DIR) -> list[Path]:
@@ -82,6 +90,6 @@ def reproduce(
                 cwd=str(nb.parent), progress_bar=progress,
             )
         except PapermillExecutionError as exc:
-            raise NotebookFailed(nb, exc.cell_index, exc.ename, exc.evalue, output) from None
+            raise NotebookFailed(nb, source_cell_index(output, exc.cell_index), exc.ename, exc.evalue, output) from None
         runs.append(NotebookRun(nb.name, str(output), time.perf_counter() - start))
     return runs

@@ -10,7 +10,7 @@ import importlib
 import sys
 
 #: Subcommand modules, in the order ``tagvis --help`` lists them.
-COMMANDS = ["synth", "data_check"]
+COMMANDS = ["synth", "data_check", "split", "train", "predict", "evaluate", "reproduce"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ExperimentConfig, apply_overrides
-from ..errors import CheckpointError, TagvisError
+from ..errors import TagvisError
 
 
 def register(subparsers: Any) -> None:
@@ -57,25 +57,13 @@ def inference_overrides(cfg: ExperimentConfig, overrides: list[str]) -> Experime
     return cfg
 
 
-def check_categories(checkpoint: str, have: list[dict[str, Any]], want: list[dict[str, Any]], source: str) -> None:
-    """Raise :class:`CheckpointError` when the checkpoint's categories are not the dataset's."""
-    pairs = [(c["id"], c["name"]) for c in have], [(c["id"], c["name"]) for c in want]
-    if pairs[0] != pairs[1]:
-        first = next((i for i, (a, b) in enumerate(zip(*pairs)) if a != b), min(map(len, pairs)))
-        got = pairs[0][first] if first < len(pairs[0]) else "nothing"
-        expected = pairs[1][first] if first < len(pairs[1]) else "nothing"
-        raise CheckpointError(checkpoint, "categories",
-                              f"the checkpoint's {len(have)} categories are not the {len(want)} of {source} "
-                              f"(position {first}: checkpoint {got}, dataset {expected})")
-
-
 def run(args: argparse.Namespace) -> int:
     from ..data.davis import DAVISDataset
     from ..data.video import read_video
     from ..data.ytvis import YTVISDataset
     from ..inference import predict_dataset, predict_video
     from ..inference.export import write_davis_sequence, write_video_outputs, write_ytvis_results, ytvis_entries
-    from ..model.checkpoint import load_model
+    from ..model.checkpoint import check_categories, load_model
     from ..training.distributed import resolve_device
 
     if (args.ytvis or args.davis) and not args.split:

@@ -102,3 +102,15 @@ def load_model(
     check_state_dict(model, ckpt["model"], path)
     model.load_state_dict(ckpt["model"], strict=True)
     return model.to(device).eval(), cfg, categories
+
+
+def check_categories(checkpoint: str, have: list[dict[str, Any]], want: list[dict[str, Any]], source: str) -> None:
+    """Raise :class:`CheckpointError` when the checkpoint's categories are not the dataset's."""
+    pairs = [(c["id"], c["name"]) for c in have], [(c["id"], c["name"]) for c in want]
+    if pairs[0] != pairs[1]:
+        first = next((i for i, (a, b) in enumerate(zip(*pairs)) if a != b), min(map(len, pairs)))
+        got = pairs[0][first] if first < len(pairs[0]) else "nothing"
+        expected = pairs[1][first] if first < len(pairs[1]) else "nothing"
+        raise CheckpointError(checkpoint, "categories",
+                              f"the checkpoint's {len(have)} categories are not the {len(want)} of {source} "
+                              f"(position {first}: checkpoint {got}, dataset {expected})")

@@ -150,7 +150,8 @@ def test_a_failing_notebook_stops_the_run_naming_notebook_and_cell(tmp_path):
     with pytest.raises(NotebookFailed) as info:
         reproduce("smoke", tmp_path / "runs", tmp_path / "figures", notebooks_dir=notebooks, progress=False)
     message = str(info.value)
-    assert message.startswith(f"01_broken.ipynb: cell {info.value.cell_index}: ValueError: boom in smoke")
+    assert info.value.cell_index == 2  # the failing cell's index in the source notebook
+    assert message.startswith("01_broken.ipynb: cell 2 (0-based, as in the source notebook): ValueError: boom in smoke")
     executed = nbformat.read(tmp_path / "runs" / "smoke" / "notebooks" / "01_broken.ipynb", as_version=4)
     failed = [c for c in executed.cells if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
     assert [c.source for c in failed] == ["raise ValueError('boom in ' + profile)"]  # kept with its traceback
