@@ -109,7 +109,7 @@ class InferenceConfig:
     width: int | None = None  #: resize frames to this for the network (None: DataConfig.width)
     long_video: str = "single_clip"  #: "single_clip" (paper) or "overlapping" (clips linked by tags)
     clip_overlap: int = 8  #: frames shared by consecutive clips in "overlapping" mode
-    grouping: str = "meanshift"  #: "meanshift", "histogram" (D = 1), "seed_grow" or "components" (tag-free baseline)
+    grouping: str = "meanshift"  #: "meanshift", "histogram" (D = 1), "seed_grow", "components" (tag-free baseline) or "components_split" (components split by tags)
     bandwidth: float | None = None  #: grouping bandwidth in tag units (None: margin / 2)
     foreground_threshold: float = 0.5  #: foreground when P(background) < 1 - threshold
     min_pixels: int = 16  #: instances smaller than this over the clip are dropped

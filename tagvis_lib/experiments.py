@@ -24,7 +24,7 @@ import re
 import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import torch
@@ -239,18 +239,12 @@ def _progress(progress: bool | None) -> bool:
 
 
 def _predict_all(model: Any, dataset: Any, cfg: ExperimentConfig, dev: torch.device, progress: bool | None,
-                 sink: Callable[[Any, Any], None]) -> dict[str, Any]:
-    """Predict every video, hand each (sample, prediction) to ``sink``; return frame counts and fps."""
-    from .inference import predict_dataset
+                 **export: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """:func:`tagvis_lib.inference.predict_split` with the device named in the run summary."""
+    from .inference import predict_split
 
-    frames = model_s = total_s = 0.0
-    for sample, prediction in predict_dataset(model, dataset, cfg, dev, progress=_progress(progress)):
-        sink(sample, prediction)
-        frames += prediction.timing["frames"]
-        model_s += prediction.timing["model_s"]
-        total_s += prediction.timing["total_s"]
-    return {"videos": len(dataset), "frames": int(frames), "model_fps": frames / max(model_s, 1e-12),
-            "end_to_end_fps": frames / max(total_s, 1e-12), "device": device_label(dev)}
+    entries, run = predict_split(model, dataset, cfg, dev, progress=_progress(progress), **export)
+    return entries, {**run, "device": device_label(dev)}
 
 
 def evaluate_ytvis_run(checkpoint: str | os.PathLike, ytvis_root: str | os.PathLike, split: str,
@@ -265,15 +259,13 @@ def evaluate_ytvis_run(checkpoint: str | os.PathLike, ytvis_root: str | os.PathL
     """
     from .model.checkpoint import check_categories
     from .data import YTVISDataset
-    from .inference import write_ytvis_results, ytvis_entries
+    from .inference import write_ytvis_results
     from .metrics import evaluate_ytvis
 
     dataset = YTVISDataset(ytvis_root, split)
     model, cfg, categories, dev = _load_for_eval(checkpoint, cfg, device, len(dataset.categories))
     check_categories(str(checkpoint), categories, dataset.categories, str(ytvis_root))
-    entries: list[dict[str, Any]] = []
-    run = _predict_all(model, dataset, cfg, dev, progress,
-                       lambda s, p: entries.extend(ytvis_entries(p, s.video_id, categories)))
+    entries, run = _predict_all(model, dataset, cfg, dev, progress, categories=categories)
     results, _ = write_ytvis_results(entries, Path(out_dir) / f"ytvis_{split}_results.json")
     metrics = {k: float(v) for k, v in evaluate_ytvis(dataset.json_path, entries).items()}
     return {"metrics": metrics, **run, "checkpoint": str(checkpoint), "split": split, "results": str(results)}
@@ -290,14 +282,12 @@ def evaluate_davis_run(checkpoint: str | os.PathLike, davis_root: str | os.PathL
     "F": [...]}}, per object), videos, frames, model_fps, end_to_end_fps, device, checkpoint, split and results.
     """
     from .data import DAVISDataset
-    from .inference import write_davis_sequence
     from .metrics import evaluate_davis
 
     dataset = DAVISDataset(davis_root, split)
     model, cfg, _, dev = _load_for_eval(checkpoint, cfg, device, None)
     results = Path(out_dir) / f"davis_{split}"
-    run = _predict_all(model, dataset, cfg, dev, progress,
-                       lambda s, p: write_davis_sequence(p, results / str(s.video_id), s.frame_names))
+    _, run = _predict_all(model, dataset, cfg, dev, progress, davis_dir=results)
     scores = evaluate_davis(davis_root, results, split=split)
     metrics = {k: float(v) for k, v in scores.items() if isinstance(v, (int, float))}
     per_sequence = scores.get("per_sequence", {})

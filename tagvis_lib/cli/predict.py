@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
     from ..data.davis import DAVISDataset
     from ..data.video import read_video
     from ..data.ytvis import YTVISDataset
-    from ..inference import predict_dataset, predict_video
-    from ..inference.export import write_davis_sequence, write_video_outputs, write_ytvis_results, ytvis_entries
+    from ..inference import predict_split, predict_video
+    from ..inference.export import write_video_outputs, write_ytvis_results
     from ..model.checkpoint import check_categories, load_model
     from ..training.distributed import resolve_device
 
@@ -82,38 +82,22 @@ def run(args: argparse.Namespace) -> int:
         check_categories(args.checkpoint, categories, dataset.categories, args.ytvis)
     cfg = inference_overrides(cfg, args.overrides)
     out = Path(args.out)
-    totals = {"videos": 0, "frames": 0, "model_s": 0.0, "total_s": 0.0}
-
-    def count(prediction: Any) -> None:
-        totals["videos"] += 1
-        for key in ("frames", "model_s", "total_s"):
-            totals[key] += prediction.timing[key]
-
     if dataset is None:
         sample = read_video(args.video)
         prediction = predict_video(model, sample.frames, cfg, device)
-        count(prediction)
+        t = prediction.timing
+        run = {"videos": 1, "frames": int(t["frames"]), "model_fps": t["frames"] / max(t["model_s"], 1e-12),
+               "end_to_end_fps": t["frames"] / max(t["total_s"], 1e-12)}
         outputs = write_video_outputs(sample.frames, prediction, out, sample.frame_names, fps=sample.meta.get("fps") or 10.0)
         outputs.update(_video_extras(prediction, categories, out))
+    elif args.ytvis:
+        entries, run = predict_split(model, dataset, cfg, device, categories=categories, progress=not args.no_progress)
+        json_path, zip_path = write_ytvis_results(entries, out if out.suffix == ".json" else out / "results.json")
+        outputs = {"results": str(json_path), "zip": str(zip_path)}
     else:
-        entries: list[dict[str, Any]] = []
-        for sample, prediction in predict_dataset(model, dataset, cfg, device, progress=not args.no_progress):
-            count(prediction)
-            if args.ytvis:
-                entries += ytvis_entries(prediction, sample.video_id, categories)
-            else:
-                write_davis_sequence(prediction, out / str(sample.video_id), sample.frame_names)
-        if args.ytvis:
-            json_path, zip_path = write_ytvis_results(entries, out if out.suffix == ".json" else out / "results.json")
-            outputs = {"results": str(json_path), "zip": str(zip_path)}
-        else:
-            outputs = {"results_dir": str(out)}
-    line = {
-        "videos": totals["videos"], "frames": totals["frames"],
-        "model_fps": totals["frames"] / max(totals["model_s"], 1e-12),
-        "end_to_end_fps": totals["frames"] / max(totals["total_s"], 1e-12),
-        "device": str(device), "outputs": outputs,
-    }
+        _, run = predict_split(model, dataset, cfg, device, davis_dir=out, progress=not args.no_progress)
+        outputs = {"results_dir": str(out)}
+    line = {**run, "device": str(device), "outputs": outputs}
     print(json.dumps(line))
     return 0
 

@@ -2,6 +2,7 @@
 from .export import (
     encode_track,
     paint_proposals,
+    predict_split,
     write_davis_sequence,
     write_video_outputs,
     write_ytvis_results,
@@ -22,6 +23,7 @@ __all__ = [
     "grouping_bandwidth",
     "paint_proposals",
     "predict_dataset",
+    "predict_split",
     "predict_video",
     "write_davis_sequence",
     "write_video_outputs",

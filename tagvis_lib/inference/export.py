@@ -21,7 +21,7 @@ from pycocotools import mask as mask_utils
 
 from ..data.davis import write_palette_png
 from ..io_utils import atomic_path, write_json
-from .predictor import VideoPrediction
+from .predictor import VideoPrediction, predict_dataset
 
 #: At most this many proposals per DAVIS sequence (the benchmark's limit).
 DAVIS_MAX_PROPOSALS = 20
@@ -94,6 +94,30 @@ def write_davis_sequence(prediction: VideoPrediction, out_dir: str | os.PathLike
         paths.append(out_dir / name)
         write_palette_png(paths[-1], paint_proposals(labels[None] == ids[:, None, None], scores, max_proposals))
     return paths
+
+
+def predict_split(model: Any, dataset: Any, cfg: Any, device: Any, categories: Sequence[dict[str, Any]] | None = None,
+                  davis_dir: str | os.PathLike | None = None, progress: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Predict every video of ``dataset`` and export it: YouTube-VIS result entries (``categories``
+    given: the checkpoint's, class k is ``categories[k - 1]``) and/or DAVIS palette PNGs under
+    ``davis_dir/<sequence>/`` (``davis_dir`` given).
+
+    Returns (entries, run): the entries (empty without ``categories``) and ``run`` = videos, frames,
+    model_fps, end_to_end_fps (frames over the model-only and the whole prediction time).
+    """
+    entries: list[dict[str, Any]] = []
+    frames = model_s = total_s = 0.0
+    for sample, prediction in predict_dataset(model, dataset, cfg, device, progress=progress):
+        if categories is not None:
+            entries.extend(ytvis_entries(prediction, sample.video_id, categories))
+        if davis_dir is not None:
+            write_davis_sequence(prediction, Path(davis_dir) / str(sample.video_id), sample.frame_names)
+        frames += prediction.timing["frames"]
+        model_s += prediction.timing["model_s"]
+        total_s += prediction.timing["total_s"]
+    run = {"videos": len(dataset), "frames": int(frames), "model_fps": frames / max(model_s, 1e-12),
+           "end_to_end_fps": frames / max(total_s, 1e-12)}
+    return entries, run
 
 
 def write_video_outputs(frames: np.ndarray, prediction: VideoPrediction, out_dir: str | os.PathLike,

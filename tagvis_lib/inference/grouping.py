@@ -19,6 +19,10 @@ alternative a field of :class:`~tagvis_lib.config.InferenceConfig`:
 
    - ``"components"`` (baseline, ignores the tags): connected components of the foreground in
      (T, h, w) with 26-connectivity; what a model trained without the tagging loss can use.
+   - ``"components_split"`` (tags and space): those connected components, each split by a mean
+     shift of its own tags; a cluster holding less than ``SPLIT_MIN_SHARE`` of its component (or
+     fewer than ``min_pixels`` pixels) joins the nearest larger cluster of the same component. Tags
+     then only separate instances that touch; disconnected blobs stay apart whatever their tags.
 
    The bandwidth is ``inference.bandwidth`` or ``loss.margin / 2``: the push terms keep instance
    centres at least G apart, so a radius of G / 2 never spans two well-trained instances.
@@ -46,7 +50,9 @@ from scipy.signal import find_peaks
 
 from ..config import ExperimentConfig
 
-GROUPINGS = ("meanshift", "histogram", "seed_grow", "components")
+GROUPINGS = ("meanshift", "histogram", "seed_grow", "components", "components_split")
+#: Smallest share of its component a tag cluster of ``"components_split"`` must hold to stand alone.
+SPLIT_MIN_SHARE = 0.1
 #: Largest number of weighted tag bins the mean shift / seed-grow iterations run on.
 MAX_POINTS = 32768
 #: Largest number of mean-shift seeds (most populated grid cells first).
@@ -205,6 +211,40 @@ def foreground_components(fg: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tens
     return assign, modes
 
 
+def split_components(fg: torch.Tensor, x: torch.Tensor, bandwidth: float, min_pixels: int = 1
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Connected components of ``fg: bool (T, h, w)`` split by the mean shift of their tags.
+
+    ``x: (N, D)`` are the tags of the N foreground pixels (``fg``'s flattening order). Returns
+    (assignment int64 (N,) in 0..K-1, modes (K, D) mean tag of each part).
+    """
+    comp, comp_means = foreground_components(fg, x)
+    assign = torch.empty_like(comp)
+    parts = 0
+    smallest = max(min_pixels, 1)
+    for c in range(len(comp_means)):
+        idx = torch.nonzero(comp == c).flatten()
+        if len(idx) == 0:
+            continue
+        if len(idx) < 2 * smallest:  # too small to hold two parts
+            assign[idx] = parts
+            parts += 1
+            continue
+        sub, modes = meanshift(x[idx], bandwidth)
+        counts = torch.bincount(sub, minlength=len(modes))
+        big = counts >= max(smallest, SPLIT_MIN_SHARE * len(idx))
+        if not bool(big.any()):
+            big = counts == counts.max()
+        keep = torch.nonzero(big).flatten()
+        sub = keep[_nearest(x[idx], modes[keep])]  # small clusters join the nearest kept one
+        _, sub = torch.unique(sub, return_inverse=True)
+        assign[idx] = sub + parts
+        parts += int(sub.max()) + 1
+    counts = torch.bincount(assign, minlength=parts).clamp_min(1).to(x.dtype)
+    means = torch.zeros(parts, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, assign, x) / counts[:, None]
+    return assign, means
+
+
 def group_tags(x: torch.Tensor, method: str, bandwidth: float, min_pixels: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """Group tags ``x: (N, D)`` with ``method`` (see module docstring).
 
@@ -293,6 +333,8 @@ def group_clip(tags: torch.Tensor, probs: torch.Tensor, valid: torch.Tensor, cfg
     x = tags[:, fg].T.contiguous()  # (N, D)
     if inf.grouping == "components":
         assign, modes = foreground_components(fg, x)
+    elif inf.grouping == "components_split":
+        assign, modes = split_components(fg, x, bandwidth, inf.min_pixels)
     else:
         assign, modes = group_tags(x, inf.grouping, bandwidth, inf.min_pixels)
     num_classes = probs.shape[0] - 1

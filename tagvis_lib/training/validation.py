@@ -3,16 +3,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
 from ..config import ExperimentConfig, apply_overrides
 from ..data import DAVISDataset, YTVISDataset
-from ..inference.export import write_davis_sequence, ytvis_entries
-from ..inference.predictor import predict_dataset
+from ..inference.export import predict_split
 
 
 def validate(
@@ -34,16 +31,13 @@ def validate(
         from ..metrics import evaluate_ytvis
 
         dataset = YTVISDataset(ytvis_root, split)
-        entries: list[dict[str, Any]] = []
-        for sample, pred in predict_dataset(model, dataset, cfg, device, progress=False):
-            entries.extend(ytvis_entries(pred, sample.video_id, dataset.categories))
+        entries, _ = predict_split(model, dataset, cfg, device, categories=dataset.categories)
         metrics = evaluate_ytvis(dataset.json_path, entries)
     else:
         from ..metrics import evaluate_davis
 
         dataset = DAVISDataset(davis_root, split)
         with tempfile.TemporaryDirectory(prefix="tagvis-val-") as tmp:
-            for sample, pred in predict_dataset(model, dataset, cfg, device, progress=False):
-                write_davis_sequence(pred, Path(tmp) / str(sample.video_id), sample.frame_names)
+            predict_split(model, dataset, cfg, device, davis_dir=tmp)
             metrics = evaluate_davis(davis_root, tmp, split=split)
     return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}

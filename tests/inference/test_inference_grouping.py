@@ -196,3 +196,27 @@ def test_components_baseline_splits_disconnected_foreground_and_ignores_tags():
     classes, scores = groups.stats.ranked_classes(1.5, 1)
     assert sorted(classes[:, 0].tolist()) == [1, 2]
     assert torch.allclose(scores, torch.ones_like(scores))  # compactness factor is 1
+
+
+def test_components_split_separates_touching_instances_by_tag_but_not_disconnected_ones():
+    cfg = apply_overrides(profile_config("smoke"), {"inference.grouping": "components_split", "inference.min_pixels": 2})
+    check_inference_config(cfg)
+    T, h, w = 2, 8, 12
+    probs = torch.zeros(2, T, h, w)
+    probs[0] = 1.0
+    probs[0, :, 1:5, 1:9], probs[1, :, 1:5, 1:9] = 0.0, 1.0  # one connected blob ...
+    tags = torch.zeros(1, T, h, w)
+    tags[0, :, 1:5, 5:9] = G  # ... whose right half carries another tag: two touching instances
+    probs[0, :, 6:8, 10:12], probs[1, :, 6:8, 10:12] = 0.0, 1.0  # a separate blob with the left tag
+    tags[0, 0, 1, 1] = -0.9 * G  # a stray pixel, a cluster of its own, too small: it joins the nearest part
+    groups = group_clip(tags, probs, torch.ones(T, dtype=torch.bool), cfg)
+    labels = groups.labels
+    left, right, apart = labels[0, 2, 2].item(), labels[0, 2, 6].item(), labels[0, 6, 10].item()
+    assert len({left, right, apart}) == 3 and min(left, right, apart) > 0
+    assert groups.num_instances == 3
+    assert (labels == left).sum() == 4 * 4 * T and (labels == right).sum() == 4 * 4 * T
+    assert labels[0, 1, 1].item() == left
+    # with the plain components the touching pair is one instance
+    plain = group_clip(tags, probs, torch.ones(T, dtype=torch.bool),
+                       apply_overrides(cfg, {"inference.grouping": "components"}))
+    assert plain.num_instances == 2
