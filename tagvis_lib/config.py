@@ -73,6 +73,7 @@ class LossConfig:
     tempra_weight: float = 1.0
     temper_weight: float = 1.0
     ce_weight: float = 1.0
+    background_weight: float = 1.0  #: weight of background pixels in the cross-entropy (objects: 1; 1.0 = paper)
 
 
 @dataclass

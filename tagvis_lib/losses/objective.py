@@ -28,6 +28,9 @@ class TagVISObjective(nn.Module):
         self.weights = {name: float(getattr(loss_cfg, f"{name}_weight")) for name in NAMES}
         if any(w < 0 for w in self.weights.values()) or not any(w > 0 for w in self.weights.values()):
             raise ValueError(f"loss weights: expected >= 0 and at least one > 0, got {self.weights}")
+        if not loss_cfg.background_weight > 0:
+            raise ValueError(f"loss.background_weight: expected > 0, got {loss_cfg.background_weight}")
+        self.background_weight = float(loss_cfg.background_weight)
         self.tagging = TaggingLoss(
             margin=loss_cfg.margin,
             pixels_per_instance=loss_cfg.pixels_per_instance,
@@ -39,7 +42,7 @@ class TagVISObjective(nn.Module):
     def forward(self, output: Sequence[Tensor], batch: dict[str, Any]) -> dict[str, Tensor]:
         tags, logits = output[0], output[1]
         terms = self.tagging(tags, batch["instance_ids"])
-        terms["ce"] = semantic_cross_entropy(logits, batch["semantic"])
+        terms["ce"] = semantic_cross_entropy(logits, batch["semantic"], background_weight=self.background_weight)
         values = torch.stack([terms[name].detach() for name in NAMES])
         finite = torch.isfinite(values)
         if not bool(finite.all()):

@@ -8,8 +8,12 @@ from torch import Tensor
 from ..constants import IGNORE_INDEX
 
 
-def semantic_cross_entropy(logits: Tensor, semantic: Tensor, ignore_index: int = IGNORE_INDEX) -> Tensor:
+def semantic_cross_entropy(logits: Tensor, semantic: Tensor, ignore_index: int = IGNORE_INDEX,
+                           background_weight: float = 1.0) -> Tensor:
     """Mean per-pixel cross-entropy over the pixels whose label is not ``ignore_index``.
+
+    ``background_weight`` weighs the background pixels (label 0) against the object pixels (weight 1);
+    the mean is then the weighted one, ``sum w_i CE_i / sum w_i``. 1.0 is the paper's plain mean.
 
     ``logits``: (B, C+1, T, H, W), channel 0 background; ``semantic``: (B, T, H, W) int class index
     ``0..C`` or ``ignore_index``. Returns a scalar, computed in float32 (float64 stays). When every pixel is ignored
@@ -22,6 +26,9 @@ def semantic_cross_entropy(logits: Tensor, semantic: Tensor, ignore_index: int =
         )
     target = semantic.to(device=logits.device, dtype=torch.long)
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
-    total = F.cross_entropy(logits, target, ignore_index=ignore_index, reduction="sum")
-    counted = (target != ignore_index).sum().clamp(min=1)
-    return total / counted
+    if background_weight == 1.0:
+        total = F.cross_entropy(logits, target, ignore_index=ignore_index, reduction="sum")
+        return total / (target != ignore_index).sum().clamp(min=1)
+    per_pixel = F.cross_entropy(logits, target, ignore_index=ignore_index, reduction="none")
+    weight = torch.where(target == 0, background_weight, 1.0).to(per_pixel.dtype) * (target != ignore_index)
+    return (per_pixel * weight).sum() / weight.sum().clamp(min=1e-12)

@@ -60,3 +60,20 @@ def test_half_precision_logits_are_computed_in_float32():
 def test_wrong_shapes_raise():
     with pytest.raises(ValueError, match="semantic"):
         semantic_cross_entropy(torch.randn(1, 3, 2, 3, 3), torch.zeros(1, 3, 3, dtype=torch.long))
+
+
+def test_background_weight_is_a_weighted_mean_over_labelled_pixels():
+    torch.manual_seed(0)
+    logits = torch.randn(1, 3, 2, 4, 4, dtype=torch.float64)
+    semantic = torch.randint(0, 3, (1, 2, 4, 4))
+    semantic[0, 0, 0] = VOID
+    per_pixel = torch.nn.functional.cross_entropy(logits, semantic, ignore_index=VOID, reduction="none")
+    labelled = semantic != VOID
+    w = torch.where(semantic == 0, 0.25, 1.0) * labelled
+    want = (per_pixel * w).sum() / w.sum()
+    got = semantic_cross_entropy(logits, semantic, background_weight=0.25)
+    assert got.item() == pytest.approx(want.item(), rel=1e-12)
+    assert got.item() != pytest.approx(semantic_cross_entropy(logits, semantic).item(), rel=1e-6)
+    # weight 1 is the plain mean
+    assert semantic_cross_entropy(logits, semantic, background_weight=1.0).item() == pytest.approx(
+        per_pixel[labelled].mean().item(), rel=1e-12)

@@ -80,9 +80,9 @@ def test_non_finite_loss_stops_naming_step_and_term(synth_benchmark, tmp_path, m
     calls = {"n": 0}
     real = objective.semantic_cross_entropy
 
-    def poisoned(logits, semantic):
+    def poisoned(logits, semantic, **kwargs):
         calls["n"] += 1
-        value = real(logits, semantic)
+        value = real(logits, semantic, **kwargs)
         return value * float("inf") if calls["n"] == 3 else value
 
     monkeypatch.setattr(objective, "semantic_cross_entropy", poisoned)
