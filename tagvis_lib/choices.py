@@ -17,7 +17,8 @@ OPEN_POINTS: list[tuple[str, str, str, str]] = [
      "unbounded tags, G = 3; a sigmoid (0..1) is an option (then the push terms are constant)",
      "model.tag_activation, loss.margin"),
     ("Tag dimension D", "scalar tag values",
-     "D = 1 by default; D > 1 uses squared Euclidean distances and the Euclidean norm",
+     "D = 1 by default (paper profile); D > 1 uses squared Euclidean distances and the Euclidean norm "
+     "(D = 4 at the cpu profile, where scalar tags did not separate the instances)",
      "model.tag_dim"),
     ("Instances absent from a frame", "not said",
      "they take no part in the frame-t terms of eqs. (4)-(5); clips with 0 or 1 instance give 0, never NaN", ""),
@@ -25,7 +26,8 @@ OPEN_POINTS: list[tuple[str, str, str, str]] = [
      "uniform without replacement per instance and clip, seeded; None = every pixel (deterministic)",
      "loss.pixels_per_instance"),
     ("Scale of L_spectra", "a sum over the M' pixels (eq. 2)",
-     "the paper's sum by default; a per-pixel mean as an option", "loss.spectra_reduction"),
+     "the paper's sum by default; a per-pixel mean with a weight as an option (cpu profile: mean, "
+     "weight 10, so the pull no longer dwarfs the push terms)", "loss.spectra_reduction, loss.spectra_weight"),
     ("N' of L_temper", "'an arbitrary subset' of instance pairs",
      "all pairs present together in the frame; optionally a seeded random subset of pairs",
      "loss.temper_max_pairs"),
@@ -43,18 +45,22 @@ OPEN_POINTS: list[tuple[str, str, str, str]] = [
      "data.short_video"),
     ("Batch size, input resolution", "not given",
      "set per profile (smoke, cpu, paper)", "train.batch_size, data.height, data.width"),
+    ("Class balance of L_crossentropy", "plain cross-entropy (eq. 7)",
+     "plain by default; background pixels can weigh less (cpu profile: 0.25)", "loss.background_weight"),
     ("Encoder normalisation", "not said",
      "BatchNorm with batch statistics (SyncBatchNorm under DDP on CUDA) or frozen statistics",
      "train.batchnorm"),
     ("Tags to instances", "not described",
      "foreground from the semantic branch; mean shift of all foreground tags of the clip, bandwidth "
-     "G / 2; histogram peaks and greedy seed-and-grow as options",
+     "G / 2 (paper profile); histogram peaks and greedy seed-and-grow as options; at the cpu profile "
+     "connected components of the foreground split by a mean shift of their own tags",
      "inference.grouping, inference.bandwidth, inference.foreground_threshold"),
     ("Class and score", "not described",
      "class by majority vote of the semantic argmax; score = mean class probability x tag compactness; "
      "each mask under its top-k classes", "inference.topk_classes"),
     ("Long videos", "one clip of 32 frames by dropping intermittent frames",
-     "the paper's single clip; overlapping clips linked by tags as an option",
+     "the paper's single clip; overlapping clips linked by tags as an option (cpu profile: 8-frame "
+     "clips cannot span videos of up to 84 frames)",
      "inference.long_video, inference.clip_overlap"),
     ("Frames not processed", "masks 'interpolated from their processed neighbours'",
      "soft masks of the nearest processed frame (or a linear blend of both), then thresholded",
