@@ -198,6 +198,12 @@ def seed_grow(x: torch.Tensor, bandwidth: float, min_pixels: int = 1) -> tuple[t
     return owner[inverse], stacked
 
 
+def _group_means(assign: torch.Tensor, x: torch.Tensor, k: int) -> torch.Tensor:
+    """Mean (k, D) of the tags ``x: (N, D)`` of each group ``assign: (N,)`` in 0..k-1 (0 where empty)."""
+    counts = torch.bincount(assign, minlength=k).clamp_min(1).to(x.dtype)
+    return torch.zeros(k, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, assign, x) / counts[:, None]
+
+
 def foreground_components(fg: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Connected components (26-connectivity) of the foreground ``fg: bool (T, h, w)``.
 
@@ -206,9 +212,7 @@ def foreground_components(fg: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tens
     """
     labels, k = label_components(fg.cpu().numpy(), structure=np.ones((3, 3, 3), dtype=bool))
     assign = torch.from_numpy(labels[fg.cpu().numpy()].astype(np.int64) - 1).to(x.device)
-    counts = torch.bincount(assign, minlength=k).clamp_min(1).to(x.dtype)
-    modes = torch.zeros(k, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, assign, x) / counts[:, None]
-    return assign, modes
+    return assign, _group_means(assign, x, k)
 
 
 def split_components(fg: torch.Tensor, x: torch.Tensor, bandwidth: float, min_pixels: int = 1
@@ -222,8 +226,8 @@ def split_components(fg: torch.Tensor, x: torch.Tensor, bandwidth: float, min_pi
     assign = torch.empty_like(comp)
     parts = 0
     smallest = max(min_pixels, 1)
-    for c in range(len(comp_means)):
-        idx = torch.nonzero(comp == c).flatten()
+    members = torch.argsort(comp, stable=True).split(torch.bincount(comp, minlength=len(comp_means)).tolist())
+    for idx in members:  # pixel indices of each component
         if len(idx) == 0:
             continue
         if len(idx) < 2 * smallest:  # too small to hold two parts
@@ -240,9 +244,7 @@ def split_components(fg: torch.Tensor, x: torch.Tensor, bandwidth: float, min_pi
         _, sub = torch.unique(sub, return_inverse=True)
         assign[idx] = sub + parts
         parts += int(sub.max()) + 1
-    counts = torch.bincount(assign, minlength=parts).clamp_min(1).to(x.dtype)
-    means = torch.zeros(parts, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, assign, x) / counts[:, None]
-    return assign, means
+    return assign, _group_means(assign, x, parts)
 
 
 def group_tags(x: torch.Tensor, method: str, bandwidth: float, min_pixels: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
