@@ -26,9 +26,9 @@ def semantic_cross_entropy(logits: Tensor, semantic: Tensor, ignore_index: int =
         )
     target = semantic.to(device=logits.device, dtype=torch.long)
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
-    if background_weight == 1.0:
-        total = F.cross_entropy(logits, target, ignore_index=ignore_index, reduction="sum")
-        return total / (target != ignore_index).sum().clamp(min=1)
-    per_pixel = F.cross_entropy(logits, target, ignore_index=ignore_index, reduction="none")
-    weight = torch.where(target == 0, background_weight, 1.0).to(per_pixel.dtype) * (target != ignore_index)
-    return (per_pixel * weight).sum() / weight.sum().clamp(min=1e-12)
+    weight = torch.ones(logits.shape[1], dtype=logits.dtype, device=logits.device)
+    weight[0] = background_weight
+    total = F.cross_entropy(logits, target, weight=weight, ignore_index=ignore_index, reduction="sum")
+    labelled = target[target != ignore_index]
+    denominator = weight[labelled].sum() if labelled.numel() else weight.new_ones(())
+    return total / denominator

@@ -94,3 +94,13 @@ def test_all_zero_or_negative_weights_raise():
         TagVISObjective(LossConfig(**zero))
     with pytest.raises(ValueError):
         TagVISObjective(LossConfig(ce_weight=-1.0))
+
+
+def test_background_weight_reaches_the_cross_entropy_and_must_be_positive():
+    output, batch = make_case()
+    out = TagVISObjective(LossConfig(background_weight=0.25))(output, batch)
+    want = semantic_cross_entropy(output.logits, batch["semantic"], background_weight=0.25)
+    assert out["ce"].item() == pytest.approx(want.item())
+    assert out["ce"].item() != pytest.approx(TagVISObjective(LossConfig())(output, batch)["ce"].item())
+    with pytest.raises(ValueError, match="loss.background_weight"):
+        TagVISObjective(LossConfig(background_weight=0.0))
