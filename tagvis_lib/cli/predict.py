@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.video import read_video
     from ..data.ytvis import YTVISDataset
     from ..inference import predict_split, predict_video
-    from ..inference.export import write_video_outputs, write_ytvis_results
+    from ..inference.export import timing_summary, write_video_outputs, write_ytvis_results
     from ..model.checkpoint import check_categories, load_model
     from ..training.distributed import resolve_device
 
@@ -85,9 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if dataset is None:
         sample = read_video(args.video)
         prediction = predict_video(model, sample.frames, cfg, device)
-        t = prediction.timing
-        run = {"videos": 1, "frames": int(t["frames"]), "model_fps": t["frames"] / max(t["model_s"], 1e-12),
-               "end_to_end_fps": t["frames"] / max(t["total_s"], 1e-12)}
+        run = timing_summary([prediction.timing])
         outputs = write_video_outputs(sample.frames, prediction, out, sample.frame_names, fps=sample.meta.get("fps") or 10.0)
         outputs.update(_video_extras(prediction, categories, out))
     elif args.ytvis:

@@ -106,18 +106,23 @@ def predict_split(model: Any, dataset: Any, cfg: Any, device: Any, categories: S
     model_fps, end_to_end_fps (frames over the model-only and the whole prediction time).
     """
     entries: list[dict[str, Any]] = []
-    frames = model_s = total_s = 0.0
+    timings = []
     for sample, prediction in predict_dataset(model, dataset, cfg, device, progress=progress):
         if categories is not None:
             entries.extend(ytvis_entries(prediction, sample.video_id, categories))
         if davis_dir is not None:
             write_davis_sequence(prediction, Path(davis_dir) / str(sample.video_id), sample.frame_names)
-        frames += prediction.timing["frames"]
-        model_s += prediction.timing["model_s"]
-        total_s += prediction.timing["total_s"]
-    run = {"videos": len(dataset), "frames": int(frames), "model_fps": frames / max(model_s, 1e-12),
-           "end_to_end_fps": frames / max(total_s, 1e-12)}
-    return entries, run
+        timings.append(prediction.timing)
+    return entries, timing_summary(timings)
+
+
+def timing_summary(timings: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """videos, frames, model_fps, end_to_end_fps of the ``VideoPrediction.timing`` dicts of a run."""
+    frames = sum(t["frames"] for t in timings)
+    model_s = sum(t["model_s"] for t in timings)
+    total_s = sum(t["total_s"] for t in timings)
+    return {"videos": len(timings), "frames": int(frames), "model_fps": frames / max(model_s, 1e-12),
+            "end_to_end_fps": frames / max(total_s, 1e-12)}
 
 
 def write_video_outputs(frames: np.ndarray, prediction: VideoPrediction, out_dir: str | os.PathLike,
