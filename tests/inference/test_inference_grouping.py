@@ -26,6 +26,19 @@ def separated_tags(dim: int, sizes: list[int], noise: float, seed: int = 0) -> t
     return torch.tensor(tags, dtype=torch.float32), labels
 
 
+def background_probs(num_classes: int, T: int, h: int, w: int) -> torch.Tensor:
+    """Class probabilities (C+1, T, h, w) that are background everywhere."""
+    probs = torch.zeros(num_classes + 1, T, h, w)
+    probs[0] = 1.0
+    return probs
+
+
+def paint(probs: torch.Tensor, cls: int, where: tuple) -> None:
+    """Make the (T, h, w) region ``where`` certain foreground of class ``cls``."""
+    probs[(0, *where)] = 0.0
+    probs[(cls, *where)] = 1.0
+
+
 def same_partition(assign: np.ndarray, labels: np.ndarray) -> bool:
     pairs = set(zip(assign.tolist(), labels.tolist()))
     return len(pairs) == len(set(labels.tolist())) == len(set(assign.tolist()))
@@ -112,10 +125,8 @@ def test_many_separated_instances_keep_at_most_max_instances():
 
 def test_no_foreground_gives_no_instance_and_small_groups_are_dropped():
     tags = torch.zeros(1, 2, 5, 5)
-    probs = torch.zeros(4, 2, 5, 5)
-    probs[0] = 1.0
-    probs[0, 0, 0, :3] = 0.0  # three foreground pixels
-    probs[1, 0, 0, :3] = 1.0
+    probs = background_probs(3, 2, 5, 5)
+    paint(probs, 1, np.s_[0, 0, :3])  # three foreground pixels
     for min_pixels, expected in ((16, 0), (3, 1)):
         groups = group_clip(tags, probs, torch.ones(2, dtype=torch.bool), config(min_pixels=min_pixels))
         assert groups.num_instances == expected
@@ -183,10 +194,9 @@ def test_components_baseline_splits_disconnected_foreground_and_ignores_tags():
     cfg = apply_overrides(profile_config("smoke"), {"inference.grouping": "components", "inference.min_pixels": 1})
     check_inference_config(cfg)
     T, h, w = 3, 8, 10
-    probs = torch.zeros(3, T, h, w)
-    probs[0] = 1.0
-    probs[0, :, 1:3, 1:3], probs[1, :, 1:3, 1:3] = 0.0, 1.0  # blob A, class 1, all frames
-    probs[0, 1:, 5:7, 6:9], probs[2, 1:, 5:7, 6:9] = 0.0, 1.0  # blob B, class 2, frames 1-2
+    probs = background_probs(2, T, h, w)
+    paint(probs, 1, np.s_[:, 1:3, 1:3])  # blob A, class 1, all frames
+    paint(probs, 2, np.s_[1:, 5:7, 6:9])  # blob B, class 2, frames 1-2
     tags = torch.randn(1, T, h, w) * 10  # untrained tags: they must not split a component
     groups = group_clip(tags, probs, torch.ones(T, dtype=torch.bool), cfg)
     assert groups.num_instances == 2
@@ -202,12 +212,11 @@ def test_components_split_separates_touching_instances_by_tag_but_not_disconnect
     cfg = apply_overrides(profile_config("smoke"), {"inference.grouping": "components_split", "inference.min_pixels": 2})
     check_inference_config(cfg)
     T, h, w = 2, 8, 12
-    probs = torch.zeros(2, T, h, w)
-    probs[0] = 1.0
-    probs[0, :, 1:5, 1:9], probs[1, :, 1:5, 1:9] = 0.0, 1.0  # one connected blob ...
+    probs = background_probs(1, T, h, w)
+    paint(probs, 1, np.s_[:, 1:5, 1:9])  # one connected blob ...
     tags = torch.zeros(1, T, h, w)
     tags[0, :, 1:5, 5:9] = G  # ... whose right half carries another tag: two touching instances
-    probs[0, :, 6:8, 10:12], probs[1, :, 6:8, 10:12] = 0.0, 1.0  # a separate blob with the left tag
+    paint(probs, 1, np.s_[:, 6:8, 10:12])  # a separate blob with the left tag
     tags[0, 0, 1, 1] = -0.9 * G  # a stray pixel, a cluster of its own, too small: it joins the nearest part
     groups = group_clip(tags, probs, torch.ones(T, dtype=torch.bool), cfg)
     labels = groups.labels
