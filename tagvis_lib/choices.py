@@ -53,11 +53,14 @@ OPEN_POINTS: list[tuple[str, str, str, str]] = [
     ("Tags to instances", "not described",
      "foreground from the semantic branch; mean shift of all foreground tags of the clip, bandwidth "
      "G / 2 (paper profile); histogram peaks and greedy seed-and-grow as options; at the cpu profile "
-     "connected components of the foreground split by a mean shift of their own tags",
+     "connected components of the foreground split by a mean shift of their own tags, bandwidth 1.0 "
+     "(chosen on a held-out benchmark drawn with another seed, never on the valid split)",
      "inference.grouping, inference.bandwidth, inference.foreground_threshold"),
     ("Class and score", "not described",
      "class by majority vote of the semantic argmax; score = mean class probability x tag compactness; "
-     "each mask under its top-k classes", "inference.topk_classes"),
+     "optionally x the fraction of the video's frames the mask covers (cpu profile: short-lived "
+     "fragments were most of the false positives); each mask under its top-k classes",
+     "inference.coverage_score, inference.topk_classes"),
     ("Long videos", "one clip of 32 frames by dropping intermittent frames",
      "the paper's single clip; overlapping clips linked by tags as an option (cpu profile: 8-frame "
      "clips cannot span videos of up to 84 frames)",

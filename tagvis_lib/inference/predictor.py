@@ -18,6 +18,11 @@ at 0.5. A frame that was not processed takes the soft masks of its processed nei
 distance, threshold 0.5). Every pixel belongs to at most one instance (the soft masks of one pixel
 sum to at most 1), so masks are kept as one label map per frame.
 
+Scores: those of :meth:`.grouping.InstanceStats.ranked_classes` (mean class probability x tag
+compactness); with ``inference.coverage_score`` each is multiplied by the instance's temporal
+coverage, the fraction of the video's frames where its final mask is not empty, so fragments that
+live a few frames rank below instances that persist.
+
 Timing: ``warmup_runs`` untimed forward passes first (CUDA synchronised around each timed step);
 ``model_fps`` = video frames / forward seconds, ``end_to_end_fps`` = video frames / seconds from
 decoded frames to final masks (resize, forward, grouping, upsampling, interpolation).
@@ -280,6 +285,15 @@ def _final_labels(clips: _Clips, num_frames: int, size: tuple[int, int], cfg: Ex
     return compact[out.long()], clips.stats.select(kept[present])
 
 
+def temporal_coverage(labels: torch.Tensor, num_instances: int) -> torch.Tensor:
+    """float (K,): fraction of the L frames of ``labels`` (L, H, W) int, 0 = none, k + 1 = instance k,
+    in which instance k has at least one pixel."""
+    flat = labels.reshape(labels.shape[0], -1).long()
+    seen = torch.zeros(flat.shape[0], num_instances + 1, dtype=torch.bool, device=labels.device)
+    seen.scatter_(1, flat, True)
+    return seen[:, 1:].float().mean(0)
+
+
 def _summary(clips: _Clips) -> TagSummary:
     processed = np.array(sorted(clips.frames), dtype=np.int64)
     parts = (torch.stack([clips.frames[f][i] for f in processed]).cpu().numpy() for i in (2, 3, 4))
@@ -317,6 +331,8 @@ def predict_video(model: nn.Module, frames: np.ndarray, cfg: ExperimentConfig, d
             clips = _run_clips(model, frames, plan, cfg, device, keep_tags)
             labels, stats = _final_labels(clips, num_frames, (height, width), cfg, device)
             classes, scores = stats.ranked_classes(grouping_bandwidth(cfg), cfg.inference.topk_classes)
+            if cfg.inference.coverage_score:
+                scores = scores * temporal_coverage(labels, classes.shape[0]).unsqueeze(1).to(scores.dtype)
             labels = labels.cpu().numpy()
             _sync(device)
             total_s = time.perf_counter() - start

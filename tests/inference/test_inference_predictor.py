@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from inference_helpers import STILL_BOXES, Oracle, grey_video, oracle_config
-from tagvis_lib.inference.predictor import predict_video
+from tagvis_lib.inference.predictor import predict_video, temporal_coverage
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -80,6 +80,32 @@ def test_topk_emits_k_entries_per_mask():
         assert all(np.array_equal(masks[e], pred.instance_masks[m]) for e in entries)
         assert pred.scores[entries[0]] > pred.scores[entries[1]]  # the voted class first
     assert (np.diff(pred.scores) <= 0).all()
+
+
+def test_temporal_coverage_counts_frames_with_pixels():
+    labels = torch.zeros(4, 3, 5, dtype=torch.uint8)
+    labels[0, 0, 0] = 1  # instance 0: one pixel in frame 0
+    labels[:, 2, 1:4] = 2  # instance 1: every frame
+    labels[3, 1, 1] = 1
+    assert temporal_coverage(labels, 3).tolist() == [0.5, 1.0, 0.0]  # instance 2 never appears
+
+
+@pytest.mark.parametrize("coverage_score", [False, True])
+def test_coverage_score_scales_each_score_by_the_frames_its_mask_covers(coverage_score):
+    big, small = STILL_BOXES[1], (2, 2, 6, 6)
+    # instance 1 (small) is in 2 of 8 frames; instance 2 (big) in all 8
+    frames, gt = grey_video([[small if t < 2 else None, big] for t in range(8)])
+    plain = predict_video(Oracle(), frames, oracle_config(clip_length=8), "cpu")
+    pred = predict_video(Oracle(), frames, oracle_config(clip_length=8, coverage_score=coverage_score), "cpu")
+    assert [sorted(g for g in match_gt(p, gt).values()) for p in (plain, pred)] == [[1, 2], [1, 2]]
+    short = match_gt(pred, gt)
+    short = next(m for m, g in short.items() if g == 1)
+    expected = plain.scores[plain.entry_instance == short][0] * (0.25 if coverage_score else 1.0)
+    assert pred.scores[pred.entry_instance == short][0] == pytest.approx(expected, rel=1e-6)
+    persistent = pred.scores[pred.entry_instance != short][0]
+    assert persistent == pytest.approx(plain.scores[plain.entry_instance != short][0], rel=1e-6)  # coverage 1
+    if coverage_score:
+        assert pred.entry_instance[-1] == short and pred.scores[-1] < persistent
 
 
 def test_frames_are_resized_and_masks_returned_at_frame_size():
