@@ -263,8 +263,9 @@ def _run_clips(model: nn.Module, frames: np.ndarray, plan: list[tuple[np.ndarray
 
 
 def _final_labels(clips: _Clips, num_frames: int, size: tuple[int, int], cfg: ExperimentConfig,
-                  device: torch.device) -> tuple[torch.Tensor, InstanceStats]:
-    """Label maps uint8 (L, H, W) of the best ``max_instances`` tracks that are not empty, with their stats."""
+                  device: torch.device) -> tuple[torch.Tensor, InstanceStats, torch.Tensor]:
+    """Label maps uint8 (L, H, W) of the best ``max_instances`` tracks that are not empty, with their
+    stats and their :func:`temporal_coverage` (K,)."""
     best = clips.stats.ranked_classes(grouping_bandwidth(cfg), 1)[1][:, 0]
     kept = torch.argsort(best, descending=True, stable=True)[: cfg.inference.max_instances].to(device)
     relabel = torch.zeros(clips.num_tracks + 1, dtype=torch.long, device=device)
@@ -277,12 +278,13 @@ def _final_labels(clips: _Clips, num_frames: int, size: tuple[int, int], cfg: Ex
         near = np.where(sources[2] >= 0.5, sources[1], sources[0])
         sources = (near, near, np.zeros(num_frames))
     out = render_labels(labels, soft, sources, len(kept), size)
-    present = torch.bincount(out.flatten(), minlength=len(kept) + 1)[1:] > 0  # never report an empty mask
+    coverage = temporal_coverage(out, len(kept))
+    present = coverage > 0  # never report an empty mask
     if present.all():
-        return out, clips.stats.select(kept)
+        return out, clips.stats.select(kept), coverage
     compact = torch.zeros(len(kept) + 1, dtype=torch.uint8, device=device)
     compact[1:][present] = torch.arange(1, int(present.sum()) + 1, dtype=torch.uint8, device=device)
-    return compact[out.long()], clips.stats.select(kept[present])
+    return compact[out.long()], clips.stats.select(kept[present]), coverage[present]
 
 
 def temporal_coverage(labels: torch.Tensor, num_instances: int) -> torch.Tensor:
@@ -329,10 +331,10 @@ def predict_video(model: nn.Module, frames: np.ndarray, cfg: ExperimentConfig, d
                 _sync(device)
             start = time.perf_counter()
             clips = _run_clips(model, frames, plan, cfg, device, keep_tags)
-            labels, stats = _final_labels(clips, num_frames, (height, width), cfg, device)
+            labels, stats, coverage = _final_labels(clips, num_frames, (height, width), cfg, device)
             classes, scores = stats.ranked_classes(grouping_bandwidth(cfg), cfg.inference.topk_classes)
             if cfg.inference.coverage_score:
-                scores = scores * temporal_coverage(labels, classes.shape[0]).unsqueeze(1).to(scores.dtype)
+                scores = scores * coverage.unsqueeze(1).to(scores.dtype)
             labels = labels.cpu().numpy()
             _sync(device)
             total_s = time.perf_counter() - start

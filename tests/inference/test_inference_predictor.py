@@ -98,8 +98,7 @@ def test_coverage_score_scales_each_score_by_the_frames_its_mask_covers(coverage
     plain = predict_video(Oracle(), frames, oracle_config(clip_length=8), "cpu")
     pred = predict_video(Oracle(), frames, oracle_config(clip_length=8, coverage_score=coverage_score), "cpu")
     assert [sorted(g for g in match_gt(p, gt).values()) for p in (plain, pred)] == [[1, 2], [1, 2]]
-    short = match_gt(pred, gt)
-    short = next(m for m, g in short.items() if g == 1)
+    short = next(m for m, g in match_gt(pred, gt).items() if g == 1)
     expected = plain.scores[plain.entry_instance == short][0] * (0.25 if coverage_score else 1.0)
     assert pred.scores[pred.entry_instance == short][0] == pytest.approx(expected, rel=1e-6)
     persistent = pred.scores[pred.entry_instance != short][0]
