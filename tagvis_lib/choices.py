@@ -70,6 +70,11 @@ OPEN_POINTS: list[tuple[str, str, str, str]] = [
      "inference.interpolation"),
     ("Videos shorter than the clip at inference", "not said",
      "padded by repeating the last frame; padded frames hold no foreground and never reach the output", ""),
+    ("Numeric precision and memory format", "not said (trained on V100s)",
+     "float32 weights; bf16 autocast where the device has it, fp16 with a gradient scaler on older GPUs "
+     "(paper and cpu profiles: auto); channels_last_3d at the cpu profile (measured fastest on 2 cores, "
+     "benchmarks/model_speed.py)",
+     "train.precision, inference.precision, model.memory_format"),
     ("Kinetics-400 weights", "encoder pretrained on Kinetics-400",
      "torchvision's r2plus1d_18 state dict from a local file (nothing is downloaded); random init otherwise",
      "model.encoder_weights"),

@@ -58,6 +58,7 @@ class ModelConfig:
     self_attention: bool = True  #: Table III "Self-Attention" (module; connector may stay)
     self_attention_connector: bool = True  #: link from the bottleneck features to the decoder
     semantic_decoder: bool = True  #: the semantic segmentation decoder (off: tags-only ablation)
+    memory_format: str = "contiguous"  #: weights and activations: "contiguous" or "channels_last_3d" (same numbers, faster convs)
 
 
 @dataclass
@@ -89,7 +90,7 @@ class TrainConfig:
     warmup_steps: int = 0  #: linear learning-rate warm-up over the first steps
     weight_decay: float = 0.0
     grad_clip: float | None = None  #: max gradient norm, None = no clipping
-    amp: bool = True  #: mixed precision on CUDA (bf16 where supported); ignored on CPU
+    precision: str = "fp32"  #: "fp32", "bf16" (CPU with AVX512-BF16/AMX, or CUDA), "fp16" (CUDA, with a gradient scaler) or "auto"
     device: str = "auto"  #: "auto" (cuda -> mps -> cpu), or a torch device string
     seed: int = 0
     deterministic: bool = False  #: deterministic kernels (needed for exact resume tests)
@@ -119,6 +120,7 @@ class InferenceConfig:
     coverage_score: bool = False  #: multiply each score by the fraction of the video's frames its mask covers
     interpolation: str = "nearest"  #: masks of frames not processed: "nearest" or "linear"
     warmup_runs: int = 1  #: untimed runs before fps is measured
+    precision: str = "fp32"  #: the network's precision at inference: "fp32", "bf16", "fp16" (CUDA) or "auto"
 
 
 @dataclass
@@ -149,6 +151,8 @@ class ExperimentConfig:
             section = getattr(cfg, key)
             names = {f.name for f in fields(section)}
             for k, v in value.items():
+                if (key, k) in RETIRED_FIELDS:
+                    continue
                 if k not in names:
                     raise KeyError(f"unknown config field {key}.{k}")
                 setattr(section, k, v)
@@ -167,12 +171,16 @@ class ExperimentConfig:
 
 
 SECTIONS = ("data", "model", "loss", "train", "inference")
+#: Fields of earlier releases that checkpoints may still hold; dropped on load (train.amp became train.precision).
+RETIRED_FIELDS = {("train", "amp")}
 
 
 def profile_config(name: str) -> ExperimentConfig:
     """Return a fresh :class:`ExperimentConfig` for profile ``smoke``, ``cpu`` or ``paper``."""
     if name == "paper":
-        return ExperimentConfig(profile="paper")
+        # bf16 autocast on GPUs that have it (fp16 with a gradient scaler on older ones); weights fp32.
+        return ExperimentConfig(profile="paper", train=TrainConfig(precision="auto"),
+                                inference=InferenceConfig(precision="auto"))
     if name == "cpu":
         # Chosen on the embedded benchmark (issue 5 runs; the paper's values where they fit the budget):
         # 8-frame clips give twice the optimiser steps of 16-frame ones in the same time; D = 4 tags
@@ -181,16 +189,21 @@ def profile_config(name: str) -> ExperimentConfig:
         # instances are connected components split by their tags, over overlapping clips. The
         # grouping bandwidth (1.0) and the coverage score were chosen on a benchmark drawn with
         # another seed (`tagvis synth --seed 1`), never on the valid split that is reported.
-        # 120 epochs x 20 steps of the 40-video benchmark: about 15 min on 2 cores.
+        # Speed (benchmarks/model_speed.py, benchmarks/speedup.py): bf16 autocast where the CPU has it
+        # ("auto": fp32 elsewhere), channels_last_3d weights and activations, clips loaded in the
+        # training process (a loader worker competes with the two compute threads on 2 cores).
+        # 120 epochs x 20 steps of the 40-video benchmark.
         return ExperimentConfig(
             profile="cpu",
-            data=DataConfig(clip_length=8, height=96, width=160, num_workers=1),
-            model=ModelConfig(encoder_width=0.25, embed_dim=64, tag_dim=4),
+            data=DataConfig(clip_length=8, height=96, width=160, num_workers=0),
+            model=ModelConfig(encoder_width=0.25, embed_dim=64, tag_dim=4, memory_format="channels_last_3d"),
             loss=LossConfig(pixels_per_instance=256, spectra_reduction="mean", spectra_weight=10.0,
                             background_weight=0.25),
-            train=TrainConfig(epochs=120, batch_size=2, lr=3e-3, lr_schedule="cosine", warmup_steps=20),
+            train=TrainConfig(epochs=120, batch_size=2, lr=3e-3, lr_schedule="cosine", warmup_steps=20,
+                              precision="auto"),
             inference=InferenceConfig(clip_length=8, clip_overlap=4, long_video="overlapping",
-                                      grouping="components_split", bandwidth=1.0, coverage_score=True),
+                                      grouping="components_split", bandwidth=1.0, coverage_score=True,
+                                      precision="auto"),
         )
     if name == "smoke":
         return ExperimentConfig(

@@ -254,7 +254,7 @@ def evaluate_ytvis_run(checkpoint: str | os.PathLike, ytvis_root: str | os.PathL
 
     ``cfg``: its inference section replaces the checkpoint's (None: the checkpoint's own). Writes
     ``out_dir/ytvis_<split>_results.json`` and the server zip. Returns ``metrics`` (AP, AP50, AP75,
-    APs, APm, APl, AR1, AR10 on the 0-1 scale), videos, frames, model_fps, end_to_end_fps, device,
+    APs, APm, APl, AR1, AR10 on the 0-1 scale), videos, frames, network_frames, network_fps, video_fps, device,
     checkpoint, split and results.
     """
     from .model.checkpoint import check_categories
@@ -279,7 +279,7 @@ def evaluate_davis_run(checkpoint: str | os.PathLike, davis_root: str | os.PathL
     Class-agnostic: any checkpoint works (its instances become proposals ranked by score). Writes
     ``out_dir/davis_<split>/<sequence>/<frame>.png``. Returns ``metrics`` (J&F-Mean, J-Mean,
     J-Recall, J-Decay, F-Mean, F-Recall, F-Decay, 0-1), ``per_sequence`` ({sequence: {"J": [...],
-    "F": [...]}}, per object), videos, frames, model_fps, end_to_end_fps, device, checkpoint, split and results.
+    "F": [...]}}, per object), videos, frames, network_frames, network_fps, video_fps, device, checkpoint, split and results.
     """
     from .data import DAVISDataset
     from .metrics import evaluate_davis

@@ -116,7 +116,7 @@ def test_evaluate_ytvis_run_scores_the_results_file_it_writes(tmp_path, trained,
     out = ex.evaluate_ytvis_run(trained[0] / ex.FINAL, synth_benchmark["ytvis"], "valid", tmp_path, device="cpu",
                                 progress=False)
     assert set(out["metrics"]) >= {"AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10"}
-    assert out["videos"] == 2 and out["frames"] > 0 and out["model_fps"] > 0 and out["device"].startswith("cpu")
+    assert out["videos"] == 2 and out["frames"] > 0 and out["network_fps"] > 0 and out["device"].startswith("cpu")
     results = json.loads(open(out["results"]).read())
     assert evaluate_ytvis(synth_benchmark["ytvis"] / "valid.json", results) == pytest.approx(out["metrics"])
 
@@ -136,7 +136,7 @@ def test_evaluate_davis_run_writes_proposals_for_every_frame(tmp_path, trained, 
     out = ex.evaluate_davis_run(trained[0] / ex.FINAL, synth_benchmark["davis"], "val", tmp_path, device="cpu",
                                 progress=False)
     assert {"J&F-Mean", "J-Mean", "F-Mean"} <= set(out["metrics"])
-    assert 0.0 <= out["metrics"]["J&F-Mean"] <= 1.0 and out["end_to_end_fps"] > 0
+    assert 0.0 <= out["metrics"]["J&F-Mean"] <= 1.0 and out["video_fps"] > 0
     for seq in (synth_benchmark["davis"] / "ImageSets" / "2017" / "val.txt").read_text().split():
         frames = sorted((synth_benchmark["davis"] / "Annotations_unsupervised" / "480p" / seq).glob("*.png"))
         assert [p.name for p in sorted((tmp_path / "davis_val" / seq).glob("*.png"))] == [p.name for p in frames]

@@ -81,6 +81,12 @@ def run(args: argparse.Namespace) -> int:
     if args.ytvis:
         check_categories(args.checkpoint, categories, dataset.categories, args.ytvis)
     cfg = inference_overrides(cfg, args.overrides)
+    from ..model.precision import resolve_precision
+
+    try:  # before any work: a precision this device cannot run
+        resolve_precision(cfg.inference.precision, device, "inference.precision")
+    except ValueError as exc:
+        raise TagvisError(str(exc)) from None
     out = Path(args.out)
     if dataset is None:
         sample = read_video(args.video)

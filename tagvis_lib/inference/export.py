@@ -102,8 +102,7 @@ def predict_split(model: Any, dataset: Any, cfg: Any, device: Any, categories: S
     given: the checkpoint's, class k is ``categories[k - 1]``) and/or DAVIS palette PNGs under
     ``davis_dir/<sequence>/`` (``davis_dir`` given).
 
-    Returns (entries, run): the entries (empty without ``categories``) and ``run`` = videos, frames,
-    model_fps, end_to_end_fps (frames over the model-only and the whole prediction time).
+    Returns (entries, run): the entries (empty without ``categories``) and ``run`` of :func:`timing_summary`.
     """
     entries: list[dict[str, Any]] = []
     timings = []
@@ -117,12 +116,19 @@ def predict_split(model: Any, dataset: Any, cfg: Any, device: Any, categories: S
 
 
 def timing_summary(timings: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """videos, frames, model_fps, end_to_end_fps of the ``VideoPrediction.timing`` dicts of a run."""
+    """One run's figures from the ``VideoPrediction.timing`` dicts of its videos.
+
+    videos; frames (video frames) and network_frames (clip frames through the network); precision;
+    network_fps = network frames / forward seconds; video_fps = video frames / end-to-end seconds.
+    """
     frames = sum(t["frames"] for t in timings)
+    network_frames = sum(t["network_frames"] for t in timings)
     model_s = sum(t["model_s"] for t in timings)
     total_s = sum(t["total_s"] for t in timings)
-    return {"videos": len(timings), "frames": int(frames), "model_fps": frames / max(model_s, 1e-12),
-            "end_to_end_fps": frames / max(total_s, 1e-12)}
+    precisions = sorted({t["precision"] for t in timings})
+    return {"videos": len(timings), "frames": int(frames), "network_frames": int(network_frames),
+            "precision": ",".join(precisions), "network_fps": network_frames / max(model_s, 1e-12),
+            "video_fps": frames / max(total_s, 1e-12)}
 
 
 def write_video_outputs(frames: np.ndarray, prediction: VideoPrediction, out_dir: str | os.PathLike,

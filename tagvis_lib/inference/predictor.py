@@ -23,9 +23,16 @@ compactness); with ``inference.coverage_score`` each is multiplied by the instan
 coverage, the fraction of the video's frames where its final mask is not empty, so fragments that
 live a few frames rank below instances that persist.
 
-Timing: ``warmup_runs`` untimed forward passes first (CUDA synchronised around each timed step);
-``model_fps`` = video frames / forward seconds, ``end_to_end_fps`` = video frames / seconds from
-decoded frames to final masks (resize, forward, grouping, upsampling, interpolation).
+Precision: the forward runs under ``inference.precision`` (:mod:`tagvis_lib.model.precision`);
+tags and logits are float32 from then on.
+
+Timing: ``warmup_runs`` untimed forward passes first (CUDA synchronised around each timed step).
+Two figures, kept apart:
+
+- ``network_fps`` = network frames / forward seconds, where network frames are the clip frames that
+  went through the network (overlapping clips count a shared frame once per clip; padding not counted);
+- ``video_fps`` = video frames / seconds from decoded frames to final masks (resize, forward,
+  grouping, upsampling, interpolation), every frame of the video counted, interpolated ones included.
 """
 from __future__ import annotations
 
@@ -41,6 +48,7 @@ from torch import nn
 from ..config import ExperimentConfig
 from ..constants import KINETICS_MEAN, KINETICS_STD
 from ..data.clips import inference_indices, interpolation_sources
+from ..model.precision import autocast, resolve_precision
 from .grouping import ClipGroups, InstanceStats, check_inference_config, group_clip, grouping_bandwidth
 from .linking import link_similarity, match_instances
 
@@ -144,13 +152,17 @@ def render_labels(labels: torch.Tensor, soft: torch.Tensor, sources: tuple[np.nd
     if num_instances == 0:
         return out
     step = max(1, max_elements // (num_instances * size[0] * size[1]))
-    for s in range(0, len(p0), step):
-        def soft_masks(p: torch.Tensor) -> torch.Tensor:  # (F, M, h, w)
-            onehot = F.one_hot(labels[p], num_instances + 1)[..., 1:].to(soft.dtype)
-            return (onehot * soft[p, ..., None]).permute(0, 3, 1, 2)
 
-        w = a[s:s + step].to(soft.dtype)[:, None, None, None]
-        blend = (1 - w) * soft_masks(p0[s:s + step]) + w * soft_masks(p1[s:s + step])
+    def soft_masks(p: torch.Tensor) -> torch.Tensor:  # (F, M, h, w): instance m's soft mask in channel m
+        masks = soft.new_zeros((len(p), num_instances + 1, *soft.shape[1:]))
+        return masks.scatter_(1, labels[p][:, None], soft[p][:, None])[:, 1:]
+
+    for s in range(0, len(p0), step):
+        w = a[s:s + step].to(soft.dtype)
+        blend = soft_masks(p0[s:s + step])
+        if bool((w != 0).any()):  # frames between two processed ones (linear interpolation)
+            w = w[:, None, None, None]
+            blend = (1 - w) * blend + w * soft_masks(p1[s:s + step])
         up = F.interpolate(blend, size=size, mode="bilinear", align_corners=False)
         value, index = up.max(1)
         out[s:s + step] = torch.where(value > 0.5, index + 1, 0).to(torch.uint8)
@@ -222,8 +234,8 @@ def network_size(cfg: ExperimentConfig) -> tuple[int, int]:
 
 
 def _run_clips(model: nn.Module, frames: np.ndarray, plan: list[tuple[np.ndarray, np.ndarray]], cfg: ExperimentConfig,
-               device: torch.device, keep_tags: bool) -> _Clips:
-    """Forward every clip of the plan, group its tags and link its instances into tracks."""
+               device: torch.device, keep_tags: bool, precision: str) -> _Clips:
+    """Forward every clip of the plan (at ``precision``), group its tags and link its instances into tracks."""
     size = network_size(cfg)
     bandwidth = grouping_bandwidth(cfg)
     owner = _owners(plan, len(frames))
@@ -234,7 +246,8 @@ def _run_clips(model: nn.Module, frames: np.ndarray, plan: list[tuple[np.ndarray
         x = prepare_clip(frames[indices], size, device)
         _sync(device)
         t0 = time.perf_counter()
-        out = model(x)
+        with autocast(device, precision):
+            out = model(x)
         _sync(device)
         model_s += time.perf_counter() - t0
         tags, probs = out.tags[0].float(), out.logits[0].float().softmax(0)
@@ -314,6 +327,7 @@ def predict_video(model: nn.Module, frames: np.ndarray, cfg: ExperimentConfig, d
     """
     check_inference_config(cfg)
     device = torch.device(device)
+    precision = resolve_precision(cfg.inference.precision, device, "inference.precision")
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
         raise ValueError(f"frames: expected uint8 (L, H, W, 3) with L >= 1, got {frames.dtype} {frames.shape}")
@@ -327,10 +341,11 @@ def predict_video(model: nn.Module, frames: np.ndarray, cfg: ExperimentConfig, d
             if warm:
                 x = prepare_clip(frames[plan[0][0]], network_size(cfg), device)
                 for _ in range(warm):
-                    model(x)
+                    with autocast(device, precision):
+                        model(x)
                 _sync(device)
             start = time.perf_counter()
-            clips = _run_clips(model, frames, plan, cfg, device, keep_tags)
+            clips = _run_clips(model, frames, plan, cfg, device, keep_tags, precision)
             labels, stats, coverage = _final_labels(clips, num_frames, (height, width), cfg, device)
             classes, scores = stats.ranked_classes(grouping_bandwidth(cfg), cfg.inference.topk_classes)
             if cfg.inference.coverage_score:
@@ -342,10 +357,11 @@ def predict_video(model: nn.Module, frames: np.ndarray, cfg: ExperimentConfig, d
         model.train(was_training)
     k = classes.shape[1]
     order = torch.argsort(scores.flatten(), descending=True, stable=True)
+    network_frames = sum(int(v.sum()) for _, v in plan)
     timing = {
-        "frames": num_frames, "processed_frames": sum(int(v.sum()) for _, v in plan),
-        "clips": len(plan), "model_s": clips.model_s, "total_s": total_s,
-        "model_fps": num_frames / max(clips.model_s, 1e-12), "end_to_end_fps": num_frames / max(total_s, 1e-12),
+        "frames": num_frames, "network_frames": network_frames, "clips": len(plan), "precision": precision,
+        "model_s": clips.model_s, "total_s": total_s,
+        "network_fps": network_frames / max(clips.model_s, 1e-12), "video_fps": num_frames / max(total_s, 1e-12),
     }
     return VideoPrediction(
         labels=labels,

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .conv import Conv3d
+
 
 def to_tokens(x: torch.Tensor) -> torch.Tensor:
     """(B, C, T, h, w) -> (B, T, h*w, C)."""
@@ -43,7 +45,7 @@ class LocationEmbedding(nn.Module):
 
     def __init__(self, channels: int):
         super().__init__()
-        self.fuse = nn.Conv3d(channels + 2, channels, kernel_size=1)
+        self.fuse = Conv3d(channels + 2, channels, kernel_size=1)
         with torch.no_grad():
             self.fuse.weight[:, :channels].copy_(torch.eye(channels).view(channels, channels, 1, 1, 1))
             self.fuse.bias.zero_()

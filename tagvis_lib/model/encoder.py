@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError
+from .conv import Conv3d
 
 #: Output channels of stem conv 1, stem, layer1, layer2, layer3, layer4 at width 1.0.
 BASE_CHANNELS = (45, 64, 64, 128, 256, 512)
@@ -41,10 +42,10 @@ class Conv2Plus1D(nn.Sequential):
 
     def __init__(self, in_planes: int, out_planes: int, mid_planes: int, stride: int = 1):
         super().__init__(
-            nn.Conv3d(in_planes, mid_planes, (1, 3, 3), stride=(1, stride, stride), padding=(0, 1, 1), bias=False),
+            Conv3d(in_planes, mid_planes, (1, 3, 3), stride=(1, stride, stride), padding=(0, 1, 1), bias=False),
             nn.BatchNorm3d(mid_planes),
             nn.ReLU(inplace=True),
-            nn.Conv3d(mid_planes, out_planes, (3, 1, 1), stride=(stride, 1, 1), padding=(1, 0, 0), bias=False),
+            Conv3d(mid_planes, out_planes, (3, 1, 1), stride=(stride, 1, 1), padding=(1, 0, 0), bias=False),
         )
 
 
@@ -62,7 +63,7 @@ class BasicBlock(nn.Module):
         self.downsample: nn.Module | None = None
         if stride != 1 or in_planes != planes:
             self.downsample = nn.Sequential(
-                nn.Conv3d(in_planes, planes, kernel_size=1, stride=stride, bias=False), nn.BatchNorm3d(planes)
+                Conv3d(in_planes, planes, kernel_size=1, stride=stride, bias=False), nn.BatchNorm3d(planes)
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -96,10 +97,10 @@ class R2Plus1DEncoder(nn.Module):
         self.width = width
         self.channels = (c1, c1, c2, c3, c4)  #: channels of stem, layer1..4
         self.stem = nn.Sequential(
-            nn.Conv3d(3, c_stem, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False),
+            Conv3d(3, c_stem, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False),
             nn.BatchNorm3d(c_stem),
             nn.ReLU(inplace=True),
-            nn.Conv3d(c_stem, c0, (3, 1, 1), stride=1, padding=(1, 0, 0), bias=False),
+            Conv3d(c_stem, c0, (3, 1, 1), stride=1, padding=(1, 0, 0), bias=False),
             nn.BatchNorm3d(c0),
             nn.ReLU(inplace=True),
         )

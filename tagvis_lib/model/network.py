@@ -37,7 +37,9 @@ from torch import nn
 
 from ..config import ExperimentConfig, ModelConfig
 from .attention import LocationEmbedding, SelfAttention, SpatioTemporalAttention, TagAttention
+from .conv import Conv3d
 from .encoder import R2Plus1DEncoder, load_encoder_weights
+from .precision import apply_memory_format, check_memory_format, torch_memory_format
 
 TAG_ACTIVATIONS = ("none", "sigmoid")
 
@@ -49,23 +51,45 @@ class TagVISOutput(NamedTuple):
     logits: torch.Tensor
 
 
-def group_norm(channels: int) -> nn.GroupNorm:
+class GroupNorm(nn.GroupNorm):
+    """``nn.GroupNorm`` computed in float32 whatever the input dtype (output float32).
+
+    Under bf16 autocast its statistics are then exact to float32, and on the CPU the float32 kernel
+    is several times faster than the bfloat16 one on ``channels_last_3d`` inputs.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.float())
+
+
+def group_norm(channels: int) -> GroupNorm:
     """GroupNorm with up to 8 groups (works for batch size 1, unlike BatchNorm statistics)."""
     groups = next(g for g in (8, 4, 2, 1) if channels % g == 0)
-    return nn.GroupNorm(groups, channels)
+    return GroupNorm(groups, channels)
 
 
 def conv_norm_relu(cin: int, cout: int, kernel: tuple[int, int, int]) -> nn.Sequential:
     """Conv3d ('same' padding, no bias) + GroupNorm + ReLU."""
     padding = tuple(k // 2 for k in kernel)
-    return nn.Sequential(nn.Conv3d(cin, cout, kernel, padding=padding, bias=False), group_norm(cout), nn.ReLU(inplace=True))
+    return nn.Sequential(Conv3d(cin, cout, kernel, padding=padding, bias=False), group_norm(cout), nn.ReLU(inplace=True))
 
 
 def resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    """Trilinear resize of (B, C, T, H, W) to ``size`` = (T', H', W') (no-op when equal)."""
-    if tuple(x.shape[2:]) == tuple(size):
+    """Trilinear resize of (B, C, T, H, W) to ``size`` = (T', H', W') (no-op when equal).
+
+    When T' = T the trilinear weights along time are the identity, so the resize is computed as the
+    equal bilinear resize of every frame, on a (B*T, C, H, W) view of the same memory (no copy in
+    ``channels_last_3d``), which runs about twice as fast on the CPU.
+    """
+    size = tuple(int(s) for s in size)
+    if tuple(x.shape[2:]) == size:
         return x
-    return F.interpolate(x, size=tuple(size), mode="trilinear", align_corners=False)
+    if x.shape[2] != size[0]:
+        return F.interpolate(x, size=size, mode="trilinear", align_corners=False)
+    b, c, t = x.shape[:3]
+    frames = x.transpose(1, 2).reshape(b * t, c, *x.shape[3:])
+    out = F.interpolate(frames, size=size[1:], mode="bilinear", align_corners=False)
+    return out.reshape(b, t, c, *size[1:]).transpose(1, 2)
 
 
 class Bottleneck(nn.Sequential):
@@ -86,8 +110,8 @@ class SkipDecoder(nn.Module):
     def __init__(self, in_channels: int, skip_channels: Sequence[int], channels: Sequence[int]):
         super().__init__()
         prev = [in_channels, *channels[:-1]]
-        self.reduce = nn.ModuleList(nn.Conv3d(p, c, 1) for p, c in zip(prev, channels))
-        self.lateral = nn.ModuleList(nn.Conv3d(s, c, 1) for s, c in zip(skip_channels, channels))
+        self.reduce = nn.ModuleList(Conv3d(p, c, 1) for p, c in zip(prev, channels))
+        self.lateral = nn.ModuleList(Conv3d(s, c, 1) for s, c in zip(skip_channels, channels))
         self.fuse = nn.ModuleList(conv_norm_relu(c, c, (1, 3, 3)) for c in channels)
 
     def forward(self, x: torch.Tensor, skips: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -108,7 +132,7 @@ class TagGenerator(nn.Module):
     def __init__(self, in_channels: int, skip_channels: Sequence[int], channels: Sequence[int], tag_dim: int, activation: str):
         super().__init__()
         self.path = SkipDecoder(in_channels, skip_channels, channels)
-        self.head = nn.Conv3d(channels[-1], tag_dim, 1)
+        self.head = Conv3d(channels[-1], tag_dim, 1)
         self.activation = activation
 
     def forward(self, b: torch.Tensor, skips: Sequence[torch.Tensor], size: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,7 +145,7 @@ class TagConnector(nn.Sequential):
     """Link from the tags to the decoder: pooled tags (B, D, T, h, w) -> embedding (B, E, T, h, w)."""
 
     def __init__(self, tag_dim: int, channels: int):
-        super().__init__(nn.Conv3d(tag_dim, channels, 1), nn.ReLU(inplace=True), nn.Conv3d(channels, channels, 1))
+        super().__init__(Conv3d(tag_dim, channels, 1), nn.ReLU(inplace=True), Conv3d(channels, channels, 1))
 
 
 class SemanticDecoder(nn.Module):
@@ -130,7 +154,7 @@ class SemanticDecoder(nn.Module):
     def __init__(self, in_channels: int, skip_channels: Sequence[int], channels: Sequence[int], num_outputs: int):
         super().__init__()
         self.path = SkipDecoder(in_channels, skip_channels, channels)
-        self.classifier = nn.Conv3d(channels[-1], num_outputs, 1)
+        self.classifier = Conv3d(channels[-1], num_outputs, 1)
 
     def forward(self, x: torch.Tensor, skips: Sequence[torch.Tensor], size: Sequence[int]) -> torch.Tensor:
         return resize(self.classifier(self.path(x, skips)), size)
@@ -142,6 +166,7 @@ def validate_model_config(cfg: ModelConfig) -> None:
         raise ValueError("model: num_classes and tag_dim must be >= 1 and embed_dim >= 4")
     if cfg.embed_dim % cfg.attention_heads:
         raise ValueError(f"model.embed_dim={cfg.embed_dim} is not divisible by model.attention_heads={cfg.attention_heads}")
+    check_memory_format(cfg.memory_format)
     if cfg.tag_activation not in TAG_ACTIVATIONS:
         raise ValueError(f"model.tag_activation={cfg.tag_activation!r}: expected one of {TAG_ACTIVATIONS}")
     if cfg.tag_attention and not cfg.tag_attention_connector:
@@ -180,17 +205,25 @@ class TagVIS(nn.Module):
         self.self_attention = SelfAttention(e, heads) if cfg.self_attention else None
         num_outputs = cfg.num_classes + 1
         self.decoder = SemanticDecoder(e, skips, stages, num_outputs) if cfg.semantic_decoder else None
-        self.tags_only_classifier = None if cfg.semantic_decoder else nn.Conv3d(stages[-1], num_outputs, 1)
+        self.tags_only_classifier = None if cfg.semantic_decoder else Conv3d(stages[-1], num_outputs, 1)
 
     @property
     def num_classes(self) -> int:
         return self.cfg.num_classes
 
     def forward(self, frames: torch.Tensor) -> TagVISOutput:
-        """frames: (B, 3, T, H, W) Kinetics-normalised -> tags (B,D,T,H,W), logits (B,C+1,T,H,W)."""
+        """frames: (B, 3, T, H, W) Kinetics-normalised -> tags (B,D,T,H,W), logits (B,C+1,T,H,W).
+
+        The input is converted to ``cfg.memory_format``; the outputs are contiguous.
+        """
         if frames.dim() != 5 or frames.shape[1] != 3:
             raise ValueError(f"frames must be (B, 3, T, H, W), got {tuple(frames.shape)}")
         size = tuple(frames.shape[2:])
+        frames = frames.contiguous(memory_format=torch_memory_format(self.cfg.memory_format))
+        tags, logits = self._forward(frames, size)
+        return TagVISOutput(tags.contiguous(), logits.contiguous())
+
+    def _forward(self, frames: torch.Tensor, size: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
         feats = self.encoder(frames)
         skips = (feats.layer3, feats.layer2, feats.layer1)
         f = feats.layer4
@@ -201,14 +234,14 @@ class TagVIS(nn.Module):
         b = self.bottleneck(u)
         tags, tag_features = self.tag_generator(b, skips, size)
         if self.decoder is None:
-            return TagVISOutput(tags, resize(self.tags_only_classifier(tag_features), size))
+            return tags, resize(self.tags_only_classifier(tag_features), size)
         links = []
         if self.cfg.self_attention_connector:
             links.append(b if self.self_attention is None else self.self_attention(b))
         if self.tag_connector is not None:
             w = self.tag_connector(F.adaptive_avg_pool3d(tags, bottleneck_size))
             links.append(w if self.tag_attention is None else self.tag_attention(w))
-        return TagVISOutput(tags, self.decoder(sum(links), skips, size))
+        return tags, self.decoder(sum(links), skips, size)
 
 
 def build_model(cfg: ModelConfig | ExperimentConfig) -> TagVIS:
@@ -216,10 +249,11 @@ def build_model(cfg: ModelConfig | ExperimentConfig) -> TagVIS:
 
     With ``cfg.encoder_weights`` set, the Kinetics-400 ``r2plus1d_18`` weights are loaded from that
     local file (strict; needs ``encoder_width=1.0``); otherwise the encoder starts from random init.
+    The weights are in ``cfg.memory_format``.
     """
     if isinstance(cfg, ExperimentConfig):
         cfg = cfg.model
     model = TagVIS(cfg)
     if cfg.encoder_weights:
         load_encoder_weights(model.encoder, cfg.encoder_weights)
-    return model
+    return apply_memory_format(model, cfg.memory_format)

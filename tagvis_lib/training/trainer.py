@@ -34,6 +34,7 @@ from ..errors import CheckpointError, TagvisError
 from ..losses import TagVISObjective
 from ..losses.objective import NAMES
 from ..model import build_model, load_checkpoint, save_checkpoint
+from ..model.precision import autocast, resolve_precision
 from .distributed import (DistContext, all_gather_objects, all_reduce_mean, barrier, cleanup_distributed,
                           freeze_batchnorm, init_distributed, unwrap, wrap_model)
 from .logging import MetricsLog
@@ -62,7 +63,8 @@ def train(
 
     ``resume=True`` continues from ``out_dir/checkpoint_last.pt`` when it exists (a finished run
     returns at once); without it an ``out_dir`` that already holds a checkpoint is refused.
-    Returns a summary: run_dir, device, world_size, rank, steps, epochs, seconds, clips_per_s, the last
+    Returns a summary: run_dir, device, world_size, rank, precision (``train.precision`` resolved),
+    steps, epochs, seconds, clips_per_s, the last
     logged training line (``last``), the last validation metrics (``val``) and the file paths.
     """
     ctx = init_distributed(cfg.train.device)
@@ -95,7 +97,9 @@ def build_optimizer(model: torch.nn.Module, train_cfg: TrainConfig) -> torch.opt
             (encoder if name.startswith("encoder.") else rest).append(param)
     groups = [{"params": rest, "lr": train_cfg.lr, "name": "heads"},
               {"params": encoder, "lr": train_cfg.lr * train_cfg.encoder_lr_scale, "name": "encoder"}]
-    return torch.optim.Adam([g for g in groups if g["params"]], lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    # fused: one kernel for all parameters (CPU and CUDA), several times faster than the per-tensor loop
+    return torch.optim.Adam([g for g in groups if g["params"]], lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
+                            fused=True)
 
 
 def lr_factor(step: int, total_steps: int, train_cfg: TrainConfig) -> float:
@@ -150,10 +154,8 @@ class Trainer:
         t = self.cfg.train
         self.device = ctx.device
         configure_backends(t, self.device)
-        self.amp_dtype = None
-        if t.amp and self.device.type == "cuda":
-            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.precision = resolve_precision(t.precision, self.device, "train.precision")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.precision == "fp16")
         self.clips = ClipDataset(dataset, self.cfg.data, train=True, seed=t.seed)
         self.sampler = ResumableSampler(self.clips, t.batch_size, ctx.world_size, ctx.rank, seed=t.seed)
         self.loader = DataLoader(
@@ -246,7 +248,7 @@ class Trainer:
         clips = (self.step - start_step) * self.cfg.train.batch_size * self.ctx.world_size
         return {
             "run_dir": str(self.run_dir), "device": str(self.device), "world_size": self.ctx.world_size,
-            "rank": self.ctx.rank, "steps": self.step, "epochs": self.epoch, "seconds": round(seconds, 3),
+            "rank": self.ctx.rank, "precision": self.precision, "steps": self.step, "epochs": self.epoch, "seconds": round(seconds, 3),
             "clips_per_s": round(clips / seconds, 3) if seconds > 0 else 0.0,
             "last": self.last_row, "val": self.last_val,
             "config": str(self.run_dir / CONFIG), "metrics": str(self.run_dir / METRICS),
@@ -331,7 +333,7 @@ class Trainer:
         Each clip's objective is computed alone, its pixel sampling seeded by ``seeds``. A non-finite
         term raises :class:`TrainingDiverged` naming the step and the term.
         """
-        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+        with autocast(self.device, self.precision):
             output = self.model(frames)
         tags, logits = output[0].float(), output[1].float()
         per_clip = []

@@ -31,8 +31,9 @@ def test_still_objects_recovered_with_class_and_every_frame(length, clip):
         assert np.array_equal(pred.instance_masks[m], gt == g)
         assert pred.classes[pred.entry_instance == m].tolist() == [g]
     assert (np.diff(pred.scores) <= 0).all() and (pred.scores > 0.9).all()
-    assert pred.timing["frames"] == length and pred.timing["processed_frames"] == min(length, clip)
-    assert pred.timing["model_fps"] > 0 and pred.timing["end_to_end_fps"] > 0
+    assert pred.timing["frames"] == length and pred.timing["network_frames"] == min(length, clip)
+    assert pred.timing["network_fps"] > 0 and pred.timing["video_fps"] > 0
+    assert pred.timing["precision"] == "fp32"
 
 
 def test_short_video_padding_never_reaches_output():
@@ -52,7 +53,7 @@ def test_unprocessed_frame_interpolated_from_neighbours(interpolation):
     a, b = (4, 4, 14, 14), (8, 8, 18, 18)
     frames, gt = grey_video([[a], [(0, 0, 1, 1)], [b]])
     pred = predict_video(Oracle(), frames, oracle_config(clip_length=2, interpolation=interpolation), "cpu")
-    assert pred.timing["processed_frames"] == 2
+    assert pred.timing["network_frames"] == 2
     mask = pred.instance_masks[0]
     assert np.array_equal(mask[0], gt[0] == 1) and np.array_equal(mask[2], gt[2] == 1)
     if interpolation == "nearest":  # a tie goes to the later neighbour

@@ -9,6 +9,7 @@ import torch
 from training_helpers import DETERMINISTIC, final_weights, subprocess_env, tagvis_cmd
 
 from tagvis_lib.model import load_checkpoint
+from tagvis_lib.model.precision import has_bf16
 from tagvis_lib.training import read_metrics
 
 #: 3 epochs of 4 steps (4 training videos, batch 1), a checkpoint after every step.
@@ -23,15 +24,25 @@ def logged_step(path) -> int:
     return rows[-1]["step"] if rows else 0
 
 
+#: The smoke profile as it is (fp32, contiguous), and with the cpu profile's precision and memory format.
+PRECISIONS = [
+    pytest.param([], id="fp32"),
+    pytest.param(["train.precision=bf16", "model.memory_format=channels_last_3d"], id="bf16-channels_last_3d",
+                 marks=pytest.mark.skipif(not has_bf16(torch.device("cpu")), reason="this CPU has no bf16")),
+]
+
+
 @pytest.mark.slow
-def test_sigkill_mid_epoch_then_resume_gives_the_same_weights(synth_benchmark, tmp_path):
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_sigkill_mid_epoch_then_resume_gives_the_same_weights(synth_benchmark, tmp_path, precision):
     data = ["--ytvis", str(synth_benchmark["ytvis"])]
+    settings = [*SETTINGS, *precision]
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     env = subprocess_env()
-    subprocess.run(tagvis_cmd("train", *data, "--out", str(ref), *SETTINGS), check=True, env=env,
+    subprocess.run(tagvis_cmd("train", *data, "--out", str(ref), *settings), check=True, env=env,
                    capture_output=True, timeout=120)
 
-    cmd = tagvis_cmd("train", *data, "--out", str(killed), *SETTINGS)
+    cmd = tagvis_cmd("train", *data, "--out", str(killed), *settings)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     # The line of step s is written just before checkpoint s: once line 6 is there, the checkpoint is
     # at step 5..7 (epoch 2, positions 1..3) until the epoch-end checkpoint of step 8.
