@@ -4,8 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..data.check import check_dataset, open_dataset
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -23,5 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data.check import check_dataset, open_dataset
+
     print(json.dumps(check_dataset(open_dataset(args.split, ytvis=args.ytvis, davis=args.davis))))
     return 0

@@ -4,8 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..data.split import split_ytvis
-
 
 def _fraction(text: str) -> float:
     value = float(text)
@@ -29,5 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data.split import split_ytvis
+
     print(json.dumps(split_ytvis(args.root, args.holdout, args.seed)))
     return 0

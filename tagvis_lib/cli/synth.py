@@ -5,7 +5,7 @@ import argparse
 import json
 import time
 
-from ..data.synth import DEFAULT_TRAIN_VIDEOS, DEFAULT_VALID_VIDEOS, write_benchmark
+from ..constants import SYNTH_TRAIN_VIDEOS, SYNTH_VALID_VIDEOS
 
 
 def _at_least(low: int):
@@ -26,8 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Deterministic per seed; valid.json carries annotations (local evaluation).",
     )
     parser.add_argument("out", help="output folder")
-    parser.add_argument("--train-videos", type=_at_least(0), default=DEFAULT_TRAIN_VIDEOS, help="videos in train (default %(default)s)")
-    parser.add_argument("--valid-videos", type=_at_least(0), default=DEFAULT_VALID_VIDEOS, help="videos in valid (default %(default)s)")
+    parser.add_argument("--train-videos", type=_at_least(0), default=SYNTH_TRAIN_VIDEOS, help="videos in train (default %(default)s)")
+    parser.add_argument("--valid-videos", type=_at_least(0), default=SYNTH_VALID_VIDEOS, help="videos in valid (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     parser.add_argument("--height", type=_at_least(16), default=96, help="frame height (default %(default)s)")
     parser.add_argument("--width", type=_at_least(16), default=160, help="frame width (default %(default)s)")
@@ -35,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data.synth import write_benchmark
+
     start = time.perf_counter()
     paths = write_benchmark(args.out, args.train_videos, args.valid_videos, args.seed, args.height, args.width)
     summary = {key: str(path) for key, path in paths.items()}

@@ -44,6 +44,7 @@ import pycocotools.mask as mask_utils
 from PIL import Image
 from scipy import ndimage
 
+from ..constants import SYNTH_TRAIN_VIDEOS, SYNTH_VALID_VIDEOS
 from ..io_utils import atomic_open, write_json
 from .davis import encode_palette_png
 from .ytvis import encode_rle
@@ -56,8 +57,8 @@ CATEGORIES = [
     {"id": 4, "name": "ring", "supercategory": "shape", "hue": 0.12},
     {"id": 5, "name": "cross", "supercategory": "shape", "hue": 0.8},
 ]
-DEFAULT_TRAIN_VIDEOS = 40
-DEFAULT_VALID_VIDEOS = 10
+DEFAULT_TRAIN_VIDEOS = SYNTH_TRAIN_VIDEOS
+DEFAULT_VALID_VIDEOS = SYNTH_VALID_VIDEOS
 SPLITS = {"train": (0, "train"), "valid": (1, "val")}  # YouTube-VIS split -> (seed code, DAVIS split)
 _MODES = ("stay", "enter", "leave", "cross")
 

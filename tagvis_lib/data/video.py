@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import av
 import numpy as np
 from PIL import Image
 
@@ -86,6 +85,8 @@ def _read_frame_folder(folder: Path) -> tuple[list[np.ndarray], list[str], dict]
 
 
 def _decode_video_file(path: Path) -> tuple[list[np.ndarray], list[str], dict]:
+    import av  # PyAV only for video files: frame folders and single images need Pillow alone
+
     try:
         container = av.open(str(path))
     except (av.FFmpegError, UnicodeDecodeError) as exc:

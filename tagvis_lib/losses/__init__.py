@@ -1,8 +1,9 @@
 """Losses of paper section III-E: the spatio-temporal tagging loss, the semantic cross-entropy and
-the weighted training objective."""
-from .objective import TagVISObjective
-from .semantic import semantic_cross_entropy
-from .tagging import TaggingLoss, group_pixels, safe_norm, sample_per_segment
+the weighted training objective (names imported on first use)."""
+from .._lazy import lazy_exports
 
-__all__ = ["TaggingLoss", "TagVISObjective", "group_pixels", "safe_norm", "sample_per_segment",
-           "semantic_cross_entropy"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    ".objective": ["TagVISObjective"],
+    ".semantic": ["semantic_cross_entropy"],
+    ".tagging": ["TaggingLoss", "group_pixels", "safe_norm", "sample_per_segment"],
+})

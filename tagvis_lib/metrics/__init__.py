@@ -1,6 +1,10 @@
-"""Evaluation metrics that reproduce the official YouTube-VIS and DAVIS 2017 evaluations."""
-from .davis import db_eval_boundary, db_eval_iou, evaluate_davis
-from .ytvis import evaluate_ytvis, ytvis_track_iou
+"""Evaluation metrics that reproduce the official YouTube-VIS and DAVIS 2017 evaluations.
 
-__all__ = ["db_eval_boundary", "db_eval_iou", "evaluate_davis", "evaluate_ytvis",
-           "ytvis_track_iou"]
+The names below are imported on first use.
+"""
+from .._lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    ".davis": ["db_eval_boundary", "db_eval_iou", "evaluate_davis"],
+    ".ytvis": ["evaluate_ytvis", "ytvis_track_iou"],
+})

@@ -25,10 +25,9 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
-from scipy.optimize import linear_sum_assignment
 
 from ..errors import DataFormatError
+from .assignment import max_score_assignment
 from .davis_pairs import f_from_counts, pair_boundary, pair_iou
 
 #: Boundary tolerance as a fraction of the image diagonal (official ``bound_th``).
@@ -79,6 +78,8 @@ def disk(radius: int) -> np.ndarray:
 def f_measure(segmentation: np.ndarray, annotation: np.ndarray, void: np.ndarray | None = None,
               bound_th: float = BOUND_TH) -> float:
     """Boundary measure F of one frame: segmentation, annotation, void bool (H, W)."""
+    from scipy import ndimage  # only this per-frame reference needs it, not evaluate_davis
+
     keep = np.ones(annotation.shape, bool) if void is None else ~void.astype(bool)
     fg = boundary_map(segmentation.astype(bool) & keep)
     gt = boundary_map(annotation.astype(bool) & keep)
@@ -206,7 +207,8 @@ def evaluate_davis(davis_root: str | os.PathLike, results_dir: str | os.PathLike
       numbers).
     - P is the largest label of all result frames; P > 20 is refused. Proposals are padded with
       empty ones to at least K. For every proposal and object, J and F on every frame; the pair
-      score (mean J + mean F) / 2; ``scipy.optimize.linear_sum_assignment`` maximises the total.
+      score (mean J + mean F) / 2; ``scipy.optimize.linear_sum_assignment`` maximises the total
+      (skipped when the best assignment is clear, see ``assignment.py``: same answer).
     - Per object: mean, recall (> 0.5) and decay (``davis_statistics``); global numbers are means
       over all objects of all sequences, pooled in the official order (per sequence, objects in
       the order of their assigned proposal), and J&F-Mean = (J-Mean + F-Mean) / 2. The official
@@ -233,7 +235,7 @@ def evaluate_davis(davis_root: str | os.PathLike, results_dir: str | os.PathLike
             per_sequence[seq] = {"J": [0.0] * n_obj, "F": [0.0] * n_obj}
             if n_obj == 0:
                 continue
-            rows, cols = linear_sum_assignment(-((np.mean(j, axis=2) + np.mean(f, axis=2)) / 2))
+            rows, cols = max_score_assignment((np.mean(j, axis=2) + np.mean(f, axis=2)) / 2)
             for row, col in zip(rows, cols):
                 for name, values in (("J", j[row, col]), ("F", f[row, col])):
                     m, r, d = davis_statistics(values)

@@ -90,8 +90,9 @@ def packed_boundaries(gt: np.ndarray, res: np.ndarray, gt_lut: np.ndarray, res_l
     return flat[keep], bits[keep]
 
 
-#: Bytes per padded strip in ``dilate_bits``: keeps its dozen temporaries in the CPU caches.
-DILATION_STRIP_BYTES = 1 << 18
+#: Bytes of one padded input strip in ``dilate_bits``: its dozen temporaries stay in the CPU caches
+#: and under glibc's 128 KiB mmap threshold (larger ones are mapped and page-faulted in each time).
+DILATION_STRIP_BYTES = 64 << 10
 
 
 def dilate_bits(bits: np.ndarray, radius: int, strip: int | None = None) -> np.ndarray:
@@ -99,15 +100,15 @@ def dilate_bits(bits: np.ndarray, radius: int, strip: int | None = None) -> np.n
 
     Rows of the disk are horizontal segments of half-width floor(sqrt(r^2 - dy^2)); each segment
     is the OR of two windows of a power-of-two length (built by doubling), then the rows shifted by
-    dy are ORed together. Works through strips of ``strip`` output rows (default: about
-    DILATION_STRIP_BYTES of padded input each).
+    dy are ORed together. Works through strips of ``strip`` output rows (default: at most
+    DILATION_STRIP_BYTES of padded input each, and at least 8 rows).
     """
     h, w = bits.shape
     r = radius
     if r == 0:
         return bits.copy()
     if strip is None:
-        strip = max(16, DILATION_STRIP_BYTES // ((w + 2 * r) * bits.itemsize))
+        strip = max(8, DILATION_STRIP_BYTES // ((w + 2 * r) * bits.itemsize) - 2 * r)
     pad = np.zeros((h + 2 * r, w + 2 * r), bits.dtype)
     pad[r:r + h, r:r + w] = bits
     half = [math.isqrt(r * r - dy * dy) for dy in range(r + 1)]

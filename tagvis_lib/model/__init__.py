@@ -1,16 +1,11 @@
-"""The TagVIS network (paper section III-A): encoder, attention modules, heads, checkpoints."""
-from .checkpoint import load_checkpoint, load_model, save_checkpoint
-from .encoder import R2Plus1DEncoder, check_state_dict, load_encoder_weights
-from .network import TagVIS, TagVISOutput, build_model
+"""The TagVIS network (paper section III-A): encoder, attention modules, heads, checkpoints.
 
-__all__ = [
-    "R2Plus1DEncoder",
-    "TagVIS",
-    "TagVISOutput",
-    "build_model",
-    "check_state_dict",
-    "load_checkpoint",
-    "load_encoder_weights",
-    "load_model",
-    "save_checkpoint",
-]
+The names below are imported on first use.
+"""
+from .._lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    ".checkpoint": ["load_checkpoint", "load_model", "save_checkpoint"],
+    ".encoder": ["R2Plus1DEncoder", "check_state_dict", "load_encoder_weights"],
+    ".network": ["TagVIS", "TagVISOutput", "build_model"],
+})

@@ -1,6 +1,11 @@
-"""Training: the loop (:func:`train`), devices and DDP, resumable checkpoint state, the metrics log."""
-from .distributed import resolve_device
-from .logging import MetricsLog, read_metrics
-from .trainer import TrainingDiverged, build_optimizer, train
+"""Training: the loop (:func:`train`), devices and DDP, resumable checkpoint state, the metrics log.
 
-__all__ = ["MetricsLog", "TrainingDiverged", "build_optimizer", "read_metrics", "resolve_device", "train"]
+The names below are imported on first use.
+"""
+from .._lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    ".distributed": ["resolve_device"],
+    ".logging": ["MetricsLog", "read_metrics"],
+    ".trainer": ["TrainingDiverged", "build_optimizer", "train"],
+})
