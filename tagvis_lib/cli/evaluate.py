@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,8 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     dv.add_argument("--set", default="val", help="ImageSets/2017/<set>.txt lists the sequences")
     dv.add_argument("--sequences", nargs="*", help="evaluate only these sequences")
     dv.add_argument("--workers", type=int, default=1, help="threads for decoding and scoring")
-    dv.add_argument("--ignore-void", action="store_true",
-                    help="leave void pixels out of J and F (not the official numbers)")
+    dv.add_argument("--count-void", action="store_true",
+                    help="count void pixels (label 255) as background in J and F; NOT the official numbers, "
+                         "which leave void out")
     dv.set_defaults(func=run_davis)
 
 
@@ -42,6 +44,9 @@ def run_davis(args: argparse.Namespace) -> int:
     from ..metrics import evaluate_davis
 
     out = evaluate_davis(args.davis_root, args.results_dir, args.set, args.sequences,
-                         ignore_void=args.ignore_void, workers=args.workers)
+                         count_void=args.count_void, workers=args.workers)
+    if args.count_void:
+        print("tagvis evaluate davis: --count-void counts void pixels as background; these are NOT the "
+              "official DAVIS numbers (the official evaluation leaves void out of J and F)", file=sys.stderr)
     print(json.dumps(out))
     return 0

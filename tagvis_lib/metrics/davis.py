@@ -144,7 +144,7 @@ def _read_labels(path: Path, what: str) -> np.ndarray:
     return arr
 
 
-def _sequence_scores(ann_dir: Path, res_dir: Path, ignore_void: bool,
+def _sequence_scores(ann_dir: Path, res_dir: Path, count_void: bool,
                      mapper: Callable[..., Iterable]) -> tuple[np.ndarray, np.ndarray]:
     """J and F (P', K, T) of every proposal (padded to K) against every object of one sequence.
 
@@ -175,7 +175,7 @@ def _sequence_scores(ann_dir: Path, res_dir: Path, ignore_void: bool,
 
     def score(t: int) -> tuple[np.ndarray, np.ndarray]:
         gt, res = gts[t], ress[t]
-        keep = gt != 255 if ignore_void else None
+        keep = None if count_void else gt != 255
         labels = gt.copy()
         labels[labels > n_obj] = 0  # void and ids first seen after frame 0: background
         return (pair_iou(labels, res, n_obj, n_prop, keep),
@@ -189,7 +189,7 @@ def _sequence_scores(ann_dir: Path, res_dir: Path, ignore_void: bool,
 
 def evaluate_davis(davis_root: str | os.PathLike, results_dir: str | os.PathLike,
                    split: str = "val", sequences: Sequence[str] | None = None, *,
-                   ignore_void: bool = False, workers: int = 1) -> dict:
+                   count_void: bool = False, workers: int = 1) -> dict:
     """The official DAVIS 2017 unsupervised evaluation of palette PNG results.
 
     davis_root: DAVIS folder with ``Annotations_unsupervised/480p/<seq>/*.png`` and
@@ -201,10 +201,10 @@ def evaluate_davis(davis_root: str | os.PathLike, results_dir: str | os.PathLike
 
     - Frames are the annotation PNGs of the sequence, all of them (first and last included).
     - K is the largest label of the FIRST annotation frame once void (255) is set to 0; later
-      labels above K are background. Void counts as background: the official code turns 255 into
-      0 before it builds its void mask, so that mask is always empty. ``ignore_void=True`` instead
-      leaves void pixels out of J and F, as the metric's definition intends (not the official
-      numbers).
+      labels above K are background. Void pixels are left out of J and F: ``DAVIS.get_all_masks``
+      records the void mask (label 255) of every frame before it sets 255 to 0, and
+      ``DAVISEvaluation.evaluate`` hands that mask to ``db_eval_iou`` and ``db_eval_boundary``.
+      ``count_void=True`` instead counts void pixels as background (not the official numbers).
     - P is the largest label of all result frames; P > 20 is refused. Proposals are padded with
       empty ones to at least K. For every proposal and object, J and F on every frame; the pair
       score (mean J + mean F) / 2; ``scipy.optimize.linear_sum_assignment`` maximises the total
@@ -230,7 +230,7 @@ def evaluate_davis(davis_root: str | os.PathLike, results_dir: str | os.PathLike
         mapper = pool.map if workers > 1 else map
         for seq in sequences:
             j, f = _sequence_scores(root / "Annotations_unsupervised" / "480p" / seq,
-                                    res_root / seq, ignore_void, mapper)
+                                    res_root / seq, count_void, mapper)
             n_obj = j.shape[1]
             per_sequence[seq] = {"J": [0.0] * n_obj, "F": [0.0] * n_obj}
             if n_obj == 0:

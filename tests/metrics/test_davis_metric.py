@@ -1,5 +1,5 @@
 """DAVIS 2017 J and F: hand-computed cases, a slow transcription of the official formulas, the
-official quirks (K from the first frame, void as background, padding, assignment), bad input."""
+official quirks (K from the first frame, void left out, padding, assignment), bad input."""
 import json
 
 import numpy as np
@@ -180,14 +180,47 @@ def test_perfect_and_permuted_results_score_one(tmp_path):
     assert out["per_sequence"]["b"] == {"J": [1.0, 1.0], "F": [1.0, 1.0]}
 
 
-def test_void_counts_as_background_unless_asked(tmp_path):
+def test_void_is_left_out_of_j_and_f_as_in_the_official_code(tmp_path):
+    # davis2017-evaluation: DAVIS.get_all_masks records masks == 255 as void before it sets them to 0,
+    # and db_eval_iou / db_eval_boundary drop the void pixels from both masks.
     gt = _moving_objects(4)
-    painted = [np.where(f == 255, 1, f).astype(np.uint8) for f in gt]  # predicts the void band
+    painted = [np.where(f == 255, 1, f).astype(np.uint8) for f in gt]  # also predicts the void band
     davis, res = davis_tree(tmp_path, {"a": gt}, {"a": painted})
     official = evaluate_davis(davis, res)
-    assert official["per_sequence"]["a"]["J"][0] == pytest.approx(48 / 56)  # 8 void px as FP
-    assert official["per_sequence"]["a"]["J"][1] == 1.0
-    assert evaluate_davis(davis, res, ignore_void=True)["J-Mean"] == 1.0
+    # void aside, both masks are the same: J = 1, and F = 1 (the boundaries of equal masks)
+    assert official["per_sequence"]["a"] == {"J": [1.0, 1.0], "F": [1.0, 1.0]}
+    assert official["J&F-Mean"] == 1.0
+    counted = evaluate_davis(davis, res, count_void=True)
+    # void as background: object 1 is 6x8 = 48 px, the band adds 8 false-positive px in every frame
+    assert counted["per_sequence"]["a"]["J"][0] == pytest.approx(48 / 56)
+    assert counted["per_sequence"]["a"]["J"][1] == 1.0
+    assert counted["J&F-Mean"] < 1.0  # (F stays 1: the 1-px shift is within the boundary tolerance)
+
+
+def test_void_changes_the_score_of_a_missed_band(tmp_path):
+    # a result that misses what lies under the void band: official J counts only the non-void pixels
+    gt = _moving_objects(3)
+    res_frames = [np.where(f == 255, 0, f).astype(np.uint8) for f in gt]
+    for f in res_frames:  # erase the object's last row; the band is right below it
+        rows = np.flatnonzero((f == 1).any(1))
+        f[rows[-1], 2:10] = 0
+    davis, res = davis_tree(tmp_path, {"a": gt}, {"a": res_frames})
+    official = evaluate_davis(davis, res)["per_sequence"]["a"]["J"][0]
+    counted = evaluate_davis(davis, res, count_void=True)["per_sequence"]["a"]["J"][0]
+    assert official == pytest.approx(40 / 48) == counted  # the band is outside both masks here
+
+
+def test_evaluate_command_says_when_void_is_counted(tmp_path, capsys):
+    from tagvis_lib.cli import main
+
+    gt = _moving_objects(3)
+    davis, res = davis_tree(tmp_path, {"a": gt}, {"a": [np.where(f == 255, 1, f).astype(np.uint8) for f in gt]})
+    assert main(["evaluate", "davis", str(davis), str(res)]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["J-Mean"] == 1.0 and "official" not in out.err
+    assert main(["evaluate", "davis", str(davis), str(res), "--count-void"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["J-Mean"] < 1.0 and "NOT the official" in out.err
 
 
 def test_objects_come_from_the_first_frame_and_missing_proposals_are_padded(tmp_path):
