@@ -24,10 +24,10 @@ def test_table1_holds_paper_rows_and_measured_row(tmp_path):
 
 def test_table2_has_fps_and_device(tmp_path):
     m = {"J&F-Mean": 0.655, "J-Mean": 0.6, "F-Mean": 0.71}
-    _, csv_path = write_table(table2_rows(m, fps=123.45, device="cpu"), TABLE2_COLUMNS, tmp_path, "t2")
+    _, csv_path = write_table(table2_rows(m, video_fps=123.45, network_fps=45.67, device="cpu"), TABLE2_COLUMNS, tmp_path, "t2")
     rows = read_table(csv_path)
     assert [r["Method"] for r in rows[:-1]] == list(PAPER_TABLE2_ROWS)
-    assert rows[-1]["fps"] == "123.5" and rows[-1]["Device"] == "cpu" and rows[-1]["J&F"] == "65.5"
+    assert rows[-1]["video fps"] == "123.5" and rows[-1]["network fps"] == "45.7" and rows[-1]["Device"] == "cpu" and rows[-1]["J&F"] == "65.5"
 
 
 def test_table3_every_paper_row_in_order_and_changes_with_the_run(tmp_path):
