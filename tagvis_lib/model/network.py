@@ -92,6 +92,16 @@ def resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return out.reshape(b, t, c, *size[1:]).transpose(1, 2)
 
 
+def float32_head(head: nn.Module, features: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """``resize(head(features), size)`` in float32 with autocast off: (B, C, T, h, w) -> (B, C', T', H, W).
+
+    The last layer of the tag generator and of the decoder stays in float32 under bf16/fp16 autocast,
+    so tags and logits (and the gradients the losses send back) keep float32 resolution.
+    """
+    with torch.autocast(features.device.type, enabled=False):
+        return resize(head(features.float()), size)
+
+
 class Bottleneck(nn.Sequential):
     """Compresses u_t: (B, C_in, T, h, w) -> (B, E, T, h, w) by a 1x1x1 then a 3x3x3 conv."""
 
@@ -137,7 +147,7 @@ class TagGenerator(nn.Module):
 
     def forward(self, b: torch.Tensor, skips: Sequence[torch.Tensor], size: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.path(b, skips)
-        tags = resize(self.head(features), size)
+        tags = float32_head(self.head, features, size)
         return (torch.sigmoid(tags) if self.activation == "sigmoid" else tags), features
 
 
@@ -157,7 +167,7 @@ class SemanticDecoder(nn.Module):
         self.classifier = Conv3d(channels[-1], num_outputs, 1)
 
     def forward(self, x: torch.Tensor, skips: Sequence[torch.Tensor], size: Sequence[int]) -> torch.Tensor:
-        return resize(self.classifier(self.path(x, skips)), size)
+        return float32_head(self.classifier, self.path(x, skips), size)
 
 
 def validate_model_config(cfg: ModelConfig) -> None:
@@ -234,7 +244,7 @@ class TagVIS(nn.Module):
         b = self.bottleneck(u)
         tags, tag_features = self.tag_generator(b, skips, size)
         if self.decoder is None:
-            return tags, resize(self.tags_only_classifier(tag_features), size)
+            return tags, float32_head(self.tags_only_classifier, tag_features, size)
         links = []
         if self.cfg.self_attention_connector:
             links.append(b if self.self_attention is None else self.self_attention(b))
