@@ -59,7 +59,9 @@ CATEGORIES = [
 ]
 DEFAULT_TRAIN_VIDEOS = SYNTH_TRAIN_VIDEOS
 DEFAULT_VALID_VIDEOS = SYNTH_VALID_VIDEOS
-SPLITS = {"train": (0, "train"), "valid": (1, "val")}  # YouTube-VIS split -> (seed code, DAVIS split)
+#: YouTube-VIS split -> (seed code, DAVIS split); DAVIS 2017 calls its test split "test-dev".
+SPLITS = {"train": (0, "train"), "valid": (1, "val"), "test": (2, "test-dev")}
+STYLES = ("simple", "textured")
 _MODES = ("stay", "enter", "leave", "cross")
 
 
@@ -90,8 +92,19 @@ class SynthVideo:
     modes: list[str]
 
 
-def make_video(split: str, index: int, seed: int = 0, height: int = 96, width: int = 160) -> SynthVideo:
-    """Draw and render video ``index`` of ``split`` ("train" or "valid")."""
+def make_video(split: str, index: int, seed: int = 0, height: int = 96, width: int = 160,
+               style: str = "simple") -> SynthVideo:
+    """Draw and render video ``index`` of ``split`` ("train", "valid" or "test") in ``style``.
+
+    ``style="textured"`` is :func:`tagvis_lib.data.textured.make_textured_video` (its frame size varies
+    per video around ``height`` x ``width``); ``"simple"`` is the flat-shaded style described above.
+    """
+    if style == "textured":
+        from .textured import make_textured_video
+
+        return make_textured_video(split, index, seed, height, width)
+    if style != "simple":
+        raise ValueError(f"unknown synth style {style!r}; expected one of {STYLES}")
     rng = np.random.default_rng([seed, SPLITS[split][0], index])
     kind = index % 4
     length = int(rng.integers(18, 32) if kind == 0 else rng.integers(65, 85) if kind == 1 else rng.integers(32, 65))
@@ -109,30 +122,42 @@ def write_benchmark(
     seed: int = 0,
     height: int = 96,
     width: int = 160,
+    style: str = "simple",
+    n_test: int = 0,
 ) -> dict[str, Path]:
-    """Write the benchmark under ``out``; returns the paths of its roots, JSON and split files."""
+    """Write the benchmark under ``out``; returns the paths of its roots, JSON and split files.
+
+    Splits: YouTube-VIS ``train``, ``valid`` and (``n_test > 0``) ``test``, which are DAVIS ``train``,
+    ``val`` and ``test-dev``; every split carries annotations.
+    """
+    if style not in STYLES:
+        raise ValueError(f"unknown synth style {style!r}; expected one of {STYLES}")
     out = Path(out)
     ytvis, davis = out / "ytvis", out / "DAVIS"
     paths = {"root": out, "ytvis": ytvis, "davis": davis}
     categories = [{k: c[k] for k in ("id", "name", "supercategory")} for c in CATEGORIES]
-    for split, count in (("train", n_train), ("valid", n_valid)):
+    for split, count in (("train", n_train), ("valid", n_valid), ("test", n_test)):
+        if split == "test" and count == 0:
+            continue
         davis_split = SPLITS[split][1]
         videos, annotations, names = [], [], []
         for index in range(count):
-            video = make_video(split, index, seed, height, width)
+            video = make_video(split, index, seed, height, width, style)
             names.append(video.name)
             video_id = index + 1
             frame_dir = ytvis / split / "JPEGImages" / video.name
             file_names = [f"{video.name}/{5 * t:05d}.jpg" for t in range(len(video.frames))]
             _write_frames(video, frame_dir, davis / "JPEGImages" / "480p" / video.name)
             _write_labels(video, davis / "Annotations_unsupervised" / "480p" / video.name)
-            videos.append({"id": video_id, "width": width, "height": height, "length": len(file_names),
+            frame_h, frame_w = video.frames.shape[1:3]
+            videos.append({"id": video_id, "width": frame_w, "height": frame_h, "length": len(file_names),
                            "file_names": file_names})
             for k in range(len(video.categories)):
                 annotations.append(_annotation(len(annotations) + 1, video_id, video, k))
         paths[f"ytvis_{split}"] = ytvis / f"{split}.json"
         write_json(paths[f"ytvis_{split}"], {
-            "info": {"description": "tagvis synthetic benchmark", "seed": seed, "version": 1},
+            "info": {"description": f"tagvis synthetic benchmark ({style} style)", "seed": seed, "style": style,
+                     "version": 1},
             "licenses": [], "videos": videos, "categories": categories, "annotations": annotations,
         })
         paths[f"davis_{davis_split}"] = davis / "ImageSets" / "2017" / f"{davis_split}.txt"
@@ -239,7 +264,7 @@ def _draw_instances(rng: np.random.Generator, height: int, width: int, length: i
     return [instances[d] for d in depth]
 
 
-def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+def shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Inside test on rotated coordinates ``u, v`` in units of the radius."""
     rr = u * u + v * v
     if shape == "disc":
@@ -272,7 +297,7 @@ def _render(name: str, rng: np.random.Generator, canvas: np.ndarray, offsets: np
                 continue
             gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32) + 0.5
             dx, dy = (gx - cx) / r, (gy - cy) / r
-            inside = _shape_mask(inst["shape"], dx * np.cos(th) + dy * np.sin(th), -dx * np.sin(th) + dy * np.cos(th))
+            inside = shape_mask(inst["shape"], dx * np.cos(th) + dy * np.sin(th), -dx * np.sin(th) + dy * np.cos(th))
             amodal[k, t] = inside.sum()
             shade = np.clip(1.0 - 0.25 * dy, 0.6, 1.3)[..., None]
             window = frame[y0:y1, x0:x1]
