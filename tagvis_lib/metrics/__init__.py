@@ -6,5 +6,6 @@ from .._lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".davis": ["db_eval_boundary", "db_eval_iou", "evaluate_davis"],
+    ".diagnostics": ["Diagnosis", "diagnose_ytvis"],
     ".ytvis": ["evaluate_ytvis", "ytvis_track_iou"],
 })
