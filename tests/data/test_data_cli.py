@@ -28,6 +28,19 @@ def test_synth_command_writes_both_layouts(tmp_path, capsys):
     np.testing.assert_array_equal(sample.masks, make_video("train", 1, 2, 32, 48).masks)
 
 
+def test_synth_command_textured_style_with_a_test_split(tmp_path, capsys):
+    pytest.importorskip("skimage")
+    assert main(["synth", str(tmp_path), "--style", "textured", "--train-videos", "1", "--valid-videos", "1",
+                 "--test-videos", "2", "--height", "40", "--width", "64"]) == 0
+    summary = _json_line(capsys)
+    assert summary["style"] == "textured" and summary["test_videos"] == 2
+    assert (tmp_path / "DAVIS" / "ImageSets" / "2017" / "test-dev.txt").read_text() == "test0000\ntest0001\n"
+    assert main(["data-check", "--ytvis", str(tmp_path / "ytvis"), "--split", "test"]) == 0
+    assert _json_line(capsys)["videos"] == 2
+    sample = YTVISDataset(tmp_path / "ytvis", "test")[1]
+    np.testing.assert_array_equal(sample.masks, make_video("test", 1, 0, 40, 64, style="textured").masks)
+
+
 def test_data_check_counts(synth_benchmark, capsys):
     args = synth_benchmark["args"]
     videos = [make_video("train", i, args["seed"], args["height"], args["width"]) for i in range(args["n_train"])]
