@@ -129,3 +129,24 @@ def save_figure(fig: Any, directory: str | os.PathLike, name: str, dpi: int = 12
             fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight")
         paths.append(target)
     return paths[0], paths[1]
+
+
+def diagnosis_rows(by_split: Mapping[str, Any], ap: Mapping[str, float] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """One row per split of :class:`tagvis_lib.metrics.diagnostics.Diagnosis` summaries, with AP where given.
+
+    Returns (rows, columns); the difference of two splits (e.g. train - valid) is the train/valid gap.
+    """
+    rows = []
+    for split, diagnosis in by_split.items():
+        row = {"split": split, **({"AP": round(100 * ap[split], 1)} if ap and split in ap else {}), **diagnosis.summary()}
+        rows.append(row)
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    return rows, columns
+
+
+def confusion_rows(diagnosis: Any, names: Mapping[int, str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The class confusion of a Diagnosis as rows (ground truth) x columns (predicted, then "no match")."""
+    columns = ["ground truth"] + [names[c] for c in diagnosis.category_ids] + ["no match"]
+    rows = [dict(zip(columns, [names[c], *map(int, diagnosis.confusion[i])]))
+            for i, c in enumerate(diagnosis.category_ids)]
+    return rows, columns

@@ -96,6 +96,11 @@ def test_04_evaluation_tables_hold_the_paper_rows_and_this_runs_numbers(tmp_path
     assert [ours[c] for c in ("J&F", "J-Mean", "F-Mean")] == [pct(davis["metrics"][k]) for k in ("J&F-Mean", "J-Mean", "F-Mean")]
     assert float(ours["video fps"]) == round(davis["video_fps"], 1) and ours["Device"] == davis["device"]
     assert float(ours["network fps"]) == round(davis["network_fps"], 1)
+    diagnosis = raw["diagnosis"]
+    assert set(diagnosis) == {"train", "valid"}
+    for split, summary in diagnosis.items():
+        errors = sum(summary[k] for k in ("merged", "split", "missed", "poor_mask"))
+        assert errors == summary["tracks"] - round(summary["matched (IoU>=0.5)"] * summary["tracks"])
     for name, rows in (("table1", table1), ("table2", table2)):
         markdown = (figures / f"{name}.md").read_text()
         assert all(f"| {r['Method']} | {r['Source']} |" in markdown for r in rows)
