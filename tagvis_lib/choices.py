@@ -75,6 +75,17 @@ OPEN_POINTS: list[tuple[str, str, str, str]] = [
      "(paper and cpu profiles: auto); channels_last_3d at the cpu profile (measured fastest on 2 cores, "
      "benchmarks/model_speed.py)",
      "train.precision, inference.precision, model.memory_format"),
+    ("Compute budget of the cpu profile", "32-frame clips, R(2+1)D-18, Adam at lr 1e-4 for 100 epochs (on GPUs)",
+     "what 2 CPU cores train in about 15 minutes: 8-frame clips (twice the optimiser steps of 16-frame "
+     "ones in the same time), encoder width 0.25 and embed dim 64 (the full network trains about 3.5 "
+     "frames/s here, 9 s per 32-frame clip; benchmarks/model_speed.py), lr 3e-3 (raised together with "
+     "D = 4 and the mean pull, valid AP 0.067 -> 0.119; from random weights) with a cosine schedule "
+     "after 20 warm-up steps, 120 epochs; inference on 8-frame clips like training; "
+     "the smoke profile shrinks all of it further (width 0.125, embed dim 16, 2 heads, lr 1e-3, 4 steps, "
+     "a log line per step, no warm-up run) so that CI runs every notebook in minutes",
+     "data.clip_length, inference.clip_length, model.encoder_width, model.embed_dim, model.attention_heads, "
+     "train.lr, train.lr_schedule, train.warmup_steps, train.epochs, train.max_steps, train.log_every, "
+     "inference.warmup_runs"),
     ("Kinetics-400 weights", "encoder pretrained on Kinetics-400",
      "torchvision's r2plus1d_18 state dict from a local file (nothing is downloaded); random init otherwise",
      "model.encoder_weights"),

@@ -17,3 +17,21 @@ def test_every_named_field_exists_and_its_value_is_shown():
     changed = open_points(apply_overrides(cfg, {"loss.margin": 5.0, "model.tag_dim": 3}))
     assert changed[0]["Value"] == "none, 5.0" and changed[1]["Value"] == "3"
     assert all(r["Value"] == "-" for r in rows if r["Config field"] == "-")
+
+
+def test_every_field_where_a_profile_leaves_the_paper_is_an_open_point():
+    from dataclasses import fields
+
+    from tagvis_lib.config import SECTIONS
+
+    named = {f.strip() for _, _, _, names in OPEN_POINTS for f in names.split(",") if f.strip()}
+    paper = profile_config("paper")
+    missing = []
+    for profile in ("cpu", "smoke"):
+        cfg = profile_config(profile)
+        for section in SECTIONS:
+            for f in fields(getattr(cfg, section)):
+                key = f"{section}.{f.name}"
+                if getattr(getattr(cfg, section), f.name) != getattr(getattr(paper, section), f.name) and key not in named:
+                    missing.append(f"{profile}: {key}")
+    assert not missing, f"profile fields that differ from the paper profile without an open point: {missing}"
