@@ -9,6 +9,9 @@ Reading of the rows (the paper defines a connector as "any input or output link 
 - "Tag-Based Attention + Connector": no path from the tags to the decoder at all.
 - "Self-Attention": the module is removed, the bottleneck features still feed the decoder.
 - "Self-Attention + Connector": no path from the bottleneck features to the decoder.
+- With ``model.encoder_skips`` on (cpu and smoke profiles), every "+ Connector" row also cuts the
+  decoder's encoder skips (:func:`tagvis_lib.model.network.decoder_skips`): no path carries the
+  input video representation into the decoder past the cut connector.
 - "Tag-Based Attention + Self-Attention + Decoder + Connector": tags only; the semantic branch is
   replaced by a 1x1x1 classifier on the tag generator's features so that foreground and class are
   still predicted for evaluation (the decoder, both attentions and both connectors are gone).

@@ -32,8 +32,13 @@ OPEN_POINTS: list[tuple[str, str, str, str]] = [
      "all pairs present together in the frame; optionally a seeded random subset of pairs",
      "loss.temper_max_pairs"),
     ("Output at every frame and pixel", "tags and masks for all T input frames, encoder strides in T and H, W",
-     "per-frame queries in the spatio-temporal attention; upsampling paths with skips from layer1-3 "
-     "(trilinear resize) back to (T, H, W)", ""),
+     "per-frame queries in the spatio-temporal attention; upsampling paths (trilinear resize) back to "
+     "(T, H, W) through the sizes of encoder layers 3, 2, 1", ""),
+    ("Encoder skips", "the bottleneck 'separates the encoder from the tag generator and the decoder'",
+     "no skips in the paper profile; the cpu and smoke profiles keep skips from layers 1-3 into both "
+     "heads, the network every cpu-profile choice was measured with (not yet measured without); in a "
+     "'+ Connector' row of Table III the decoder's skips are cut as well",
+     "model.encoder_skips"),
     ("Connectors (Table III)", "'any input or output link of the module'",
      "tag connector = 1x1x1 MLP from pooled tags to the decoder; self-attention connector = the "
      "bottleneck-to-decoder link", "model.tag_attention_connector, model.self_attention_connector"),

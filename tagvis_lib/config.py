@@ -58,6 +58,7 @@ class ModelConfig:
     self_attention: bool = True  #: Table III "Self-Attention" (module; connector may stay)
     self_attention_connector: bool = True  #: link from the bottleneck features to the decoder
     semantic_decoder: bool = True  #: the semantic segmentation decoder (off: tags-only ablation)
+    encoder_skips: bool = False  #: encoder layers 1-3 feed the tag generator and decoder (not in the paper: its bottleneck separates them)
     memory_format: str = "contiguous"  #: weights and activations: "contiguous" or "channels_last_3d" (same numbers, faster convs)
 
 
@@ -150,6 +151,8 @@ class ExperimentConfig:
                 raise KeyError(f"unknown config section {key!r}")
             section = getattr(cfg, key)
             names = {f.name for f in fields(section)}
+            if key == "model" and "encoder_skips" not in value:
+                section.encoder_skips = True  # configs written before the switch: the network always had skips
             for k, v in value.items():
                 if (key, k) in RETIRED_FIELDS:
                     continue
@@ -196,7 +199,8 @@ def profile_config(name: str) -> ExperimentConfig:
         return ExperimentConfig(
             profile="cpu",
             data=DataConfig(clip_length=8, height=96, width=160, num_workers=0),
-            model=ModelConfig(encoder_width=0.25, embed_dim=64, tag_dim=4, memory_format="channels_last_3d"),
+            model=ModelConfig(encoder_width=0.25, embed_dim=64, tag_dim=4, encoder_skips=True,
+                              memory_format="channels_last_3d"),
             loss=LossConfig(pixels_per_instance=256, spectra_reduction="mean", spectra_weight=10.0,
                             background_weight=0.25),
             train=TrainConfig(epochs=120, batch_size=2, lr=3e-3, lr_schedule="cosine", warmup_steps=20,
@@ -209,7 +213,7 @@ def profile_config(name: str) -> ExperimentConfig:
         return ExperimentConfig(
             profile="smoke",
             data=DataConfig(clip_length=8, height=48, width=80),
-            model=ModelConfig(encoder_width=0.125, embed_dim=16, attention_heads=2),
+            model=ModelConfig(encoder_width=0.125, embed_dim=16, attention_heads=2, encoder_skips=True),
             loss=LossConfig(pixels_per_instance=64),
             train=TrainConfig(epochs=1, max_steps=4, batch_size=1, lr=1e-3, log_every=1),
             inference=InferenceConfig(clip_length=8, clip_overlap=2, warmup_runs=0),

@@ -58,3 +58,14 @@ def test_every_table3_row_applies_and_has_paper_values():
             section, name = key.split(".")
             assert getattr(getattr(cfg, section), name) == value, row
         assert (row == "Ours") == (not changed)
+
+
+def test_encoder_skips_off_in_the_paper_profile_and_on_for_configs_written_before_the_switch():
+    from tagvis_lib.config import ExperimentConfig, profile_config
+
+    assert profile_config("paper").model.encoder_skips is False
+    assert profile_config("cpu").model.encoder_skips is True
+    old = profile_config("paper").to_dict()
+    del old["model"]["encoder_skips"]
+    assert ExperimentConfig.from_dict(old).model.encoder_skips is True
+    assert ExperimentConfig.from_dict(profile_config("paper").to_dict()).model.encoder_skips is False

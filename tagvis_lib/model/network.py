@@ -110,25 +110,31 @@ class Bottleneck(nn.Sequential):
 
 
 class SkipDecoder(nn.Module):
-    """Upsampling path with encoder skips: (B, E, T, h, w) -> (B, channels[-1], T, H/2, W/2).
+    """Upsampling path, optionally with encoder skips: (B, E, T, h, w) -> (B, channels[-1], T, H/2, W/2).
 
-    Stage k: features -> 1x1x1 conv to channels[k] -> resize to (T, skip h, skip w); skip -> 1x1x1
-    conv (lateral) -> resize to the same size; sum -> (1,3,3) conv + GroupNorm + ReLU.
-    ``skip_channels`` are those of the skips in the order they are passed (layer3, layer2, layer1).
+    Stage k: features -> 1x1x1 conv to channels[k] -> resize to (T, h_k, w_k), the size of encoder
+    layer 3, 2, 1; with skips, + that layer's features by a 1x1x1 conv (lateral) resized alike;
+    then a (1,3,3) conv + GroupNorm + ReLU. ``skip_channels`` are those of layer3, layer2, layer1;
+    None builds no laterals (the path then sees the encoder only through its input).
     """
 
-    def __init__(self, in_channels: int, skip_channels: Sequence[int], channels: Sequence[int]):
+    def __init__(self, in_channels: int, skip_channels: Sequence[int] | None, channels: Sequence[int]):
         super().__init__()
         prev = [in_channels, *channels[:-1]]
         self.reduce = nn.ModuleList(Conv3d(p, c, 1) for p, c in zip(prev, channels))
-        self.lateral = nn.ModuleList(Conv3d(s, c, 1) for s, c in zip(skip_channels, channels))
+        self.lateral = None if skip_channels is None else nn.ModuleList(
+            Conv3d(s, c, 1) for s, c in zip(skip_channels, channels))
         self.fuse = nn.ModuleList(conv_norm_relu(c, c, (1, 3, 3)) for c in channels)
 
-    def forward(self, x: torch.Tensor, skips: Sequence[torch.Tensor]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sizes: Sequence[Sequence[int]], skips: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+        """x (B, E, T, h, w); ``sizes`` the (h_k, w_k) of the stages; ``skips`` their features (with laterals)."""
         t = x.shape[2]
-        for reduce, lateral, fuse, skip in zip(self.reduce, self.lateral, self.fuse, skips):
-            size = (t, *skip.shape[3:])
-            x = fuse(resize(reduce(x), size) + resize(lateral(skip), size))
+        for k, (reduce, fuse) in enumerate(zip(self.reduce, self.fuse)):
+            size = (t, *sizes[k])
+            y = resize(reduce(x), size)
+            if self.lateral is not None:
+                y = y + resize(self.lateral[k](skips[k]), size)
+            x = fuse(y)
         return x
 
 
@@ -139,14 +145,15 @@ class TagGenerator(nn.Module):
     classifier. ``activation="sigmoid"`` bounds the tags to (0, 1) (the abstract's reading).
     """
 
-    def __init__(self, in_channels: int, skip_channels: Sequence[int], channels: Sequence[int], tag_dim: int, activation: str):
+    def __init__(self, in_channels: int, skip_channels: Sequence[int] | None, channels: Sequence[int], tag_dim: int, activation: str):
         super().__init__()
         self.path = SkipDecoder(in_channels, skip_channels, channels)
         self.head = Conv3d(channels[-1], tag_dim, 1)
         self.activation = activation
 
-    def forward(self, b: torch.Tensor, skips: Sequence[torch.Tensor], size: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.path(b, skips)
+    def forward(self, b: torch.Tensor, sizes: Sequence[Sequence[int]], skips: Sequence[torch.Tensor] | None,
+                size: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.path(b, sizes, skips)
         tags = float32_head(self.head, features, size)
         return (torch.sigmoid(tags) if self.activation == "sigmoid" else tags), features
 
@@ -161,13 +168,23 @@ class TagConnector(nn.Sequential):
 class SemanticDecoder(nn.Module):
     """Semantic segmentation O_{t,c}: x (B, E, T, h, w) + skips -> logits (B, C+1, T, H, W)."""
 
-    def __init__(self, in_channels: int, skip_channels: Sequence[int], channels: Sequence[int], num_outputs: int):
+    def __init__(self, in_channels: int, skip_channels: Sequence[int] | None, channels: Sequence[int], num_outputs: int):
         super().__init__()
         self.path = SkipDecoder(in_channels, skip_channels, channels)
         self.classifier = Conv3d(channels[-1], num_outputs, 1)
 
-    def forward(self, x: torch.Tensor, skips: Sequence[torch.Tensor], size: Sequence[int]) -> torch.Tensor:
-        return float32_head(self.classifier, self.path(x, skips), size)
+    def forward(self, x: torch.Tensor, sizes: Sequence[Sequence[int]], skips: Sequence[torch.Tensor] | None,
+                size: Sequence[int]) -> torch.Tensor:
+        return float32_head(self.classifier, self.path(x, sizes, skips), size)
+
+
+def decoder_skips(cfg: ModelConfig) -> bool:
+    """Whether the semantic decoder takes encoder skips: ``encoder_skips`` and neither connector cut.
+
+    A "+ Connector" row of Table III removes a link of the decoder; with skips on it also cuts the
+    skips, so that no path carries the input video representation into the decoder past the cut.
+    """
+    return cfg.encoder_skips and cfg.tag_attention_connector and cfg.self_attention_connector
 
 
 def validate_model_config(cfg: ModelConfig) -> None:
@@ -209,12 +226,12 @@ class TagVIS(nn.Module):
         self.location_embedding = LocationEmbedding(c4) if cfg.location_embedding else None
         self.st_attention = SpatioTemporalAttention(c4, heads, inner=e) if cfg.spatiotemporal_attention else None
         self.bottleneck = Bottleneck(c4, e)
-        self.tag_generator = TagGenerator(e, skips, stages, cfg.tag_dim, cfg.tag_activation)
+        self.tag_generator = TagGenerator(e, skips if cfg.encoder_skips else None, stages, cfg.tag_dim, cfg.tag_activation)
         self.tag_connector = TagConnector(cfg.tag_dim, e) if cfg.tag_attention_connector else None
         self.tag_attention = TagAttention(e, heads) if cfg.tag_attention else None
         self.self_attention = SelfAttention(e, heads) if cfg.self_attention else None
         num_outputs = cfg.num_classes + 1
-        self.decoder = SemanticDecoder(e, skips, stages, num_outputs) if cfg.semantic_decoder else None
+        self.decoder = SemanticDecoder(e, skips if decoder_skips(cfg) else None, stages, num_outputs) if cfg.semantic_decoder else None
         self.tags_only_classifier = None if cfg.semantic_decoder else Conv3d(stages[-1], num_outputs, 1)
 
     @property
@@ -236,13 +253,14 @@ class TagVIS(nn.Module):
     def _forward(self, frames: torch.Tensor, size: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
         feats = self.encoder(frames)
         skips = (feats.layer3, feats.layer2, feats.layer1)
+        sizes = [tuple(x.shape[3:]) for x in skips]
         f = feats.layer4
         if self.location_embedding is not None:
             f = self.location_embedding(f)
         bottleneck_size = (size[0], *f.shape[3:])
         u = resize(f, bottleneck_size) if self.st_attention is None else self.st_attention(f, size[0])
         b = self.bottleneck(u)
-        tags, tag_features = self.tag_generator(b, skips, size)
+        tags, tag_features = self.tag_generator(b, sizes, skips if self.cfg.encoder_skips else None, size)
         if self.decoder is None:
             return tags, float32_head(self.tags_only_classifier, tag_features, size)
         links = []
@@ -251,7 +269,7 @@ class TagVIS(nn.Module):
         if self.tag_connector is not None:
             w = self.tag_connector(F.adaptive_avg_pool3d(tags, bottleneck_size))
             links.append(w if self.tag_attention is None else self.tag_attention(w))
-        return tags, self.decoder(sum(links), skips, size)
+        return tags, self.decoder(sum(links), sizes, skips if decoder_skips(self.cfg) else None, size)
 
 
 def build_model(cfg: ModelConfig | ExperimentConfig) -> TagVIS:

@@ -25,8 +25,8 @@ def count(module) -> int:
     return sum(p.numel() for p in module.parameters()) if module is not None else 0
 
 
-def row_config(row: str):
-    base = ExperimentConfig(model=small_model_config())
+def row_config(row: str, encoder_skips: bool = False):
+    base = ExperimentConfig(model=small_model_config(encoder_skips=encoder_skips))
     return apply_overrides(base, TABLE3_ABLATIONS[row]).model
 
 
@@ -67,9 +67,10 @@ def test_tags_only_classifier_is_one_1x1x1_conv():
     assert head.out_channels == model.num_classes + 1
 
 
+@pytest.mark.parametrize("encoder_skips", [False, True])
 @pytest.mark.parametrize("row", list(TABLE3_ABLATIONS))
-def test_gradients_reach_every_parameter_of_enabled_modules(row):
-    model = build_model(row_config(row))
+def test_gradients_reach_every_parameter_of_enabled_modules(row, encoder_skips):
+    model = build_model(row_config(row, encoder_skips))
     out = model(torch.randn(2, 3, 6, 32, 40))
     gen = torch.Generator().manual_seed(1)
     loss = (out.tags * torch.randn(out.tags.shape, generator=gen)).sum()
@@ -104,3 +105,22 @@ def test_connectors_wire_the_decoder_input(row):
         model(torch.randn(1, 3, 4, 32, 32))
     expected = sum(captured[name] for name in DECODER_INPUTS[row])
     assert torch.allclose(captured["decoder"], expected)
+
+
+@pytest.mark.parametrize("encoder_skips", [False, True])
+@pytest.mark.parametrize("row", [r for r in TABLE3_ABLATIONS if "Decoder" not in r])
+def test_no_signal_reaches_the_decoder_through_a_cut_path(row, encoder_skips):
+    """With the bottleneck and tag-connector outputs detached, the only path left from the frames to
+    the logits is the decoder's encoder skips: the frames get a gradient exactly when the row keeps them."""
+    cfg = row_config(row, encoder_skips)
+    model = build_model(cfg)
+    for name in ("bottleneck", "tag_connector"):
+        if getattr(model, name) is not None:
+            getattr(model, name).register_forward_hook(lambda m, i, o: o.detach())
+    frames = torch.randn(1, 3, 4, 32, 32, requires_grad=True)
+    model(frames).logits.square().sum().backward()
+    reached = frames.grad is not None and frames.grad.abs().sum() > 0
+    cut = "Connector" in row
+    assert reached == (encoder_skips and not cut)
+    assert (model.decoder.path.lateral is None) == (not encoder_skips or cut)
+    assert (model.tag_generator.path.lateral is None) == (not encoder_skips)
