@@ -8,7 +8,9 @@ also ``torch.compile`` of the fastest eager variant (its compile time reported a
   2 clips of 8 x 96 x 160;
 - ``cpu@256x448``: the same network, 1 clip of 8 x 256 x 448;
 - ``paper@256x448``: the paper profile's network (full R(2+1)D-18), 1 clip of 8 x 256 x 448;
-- ``paper``: the paper profile's network at its own clip shape, 1 clip.
+- ``paper@96x160``: the paper profile's network, 1 clip of 32 x 96 x 160;
+- ``paper``: the paper profile's network at its own clip shape (1 clip of 32 x 360 x 640), one
+  training step's time and peak memory; by default on CUDA only (tens of GB and minutes a step on a CPU).
 
 For each (shape, variant): forward (inference mode) and forward + backward (training mode) time,
 frames/s (clip frames x batch / seconds), peak memory and the largest absolute difference of the
@@ -52,6 +54,8 @@ def shape_config(name: str) -> tuple[object, int, tuple[int, int, int]]:
         return cpu.model, 1, (8, 256, 448)
     if name == "paper@256x448":
         return paper.model, 1, (8, 256, 448)
+    if name == "paper@96x160":
+        return paper.model, 1, (paper.data.clip_length, 96, 160)
     if name == "paper":
         return paper.model, 1, (paper.data.clip_length, paper.data.height, paper.data.width)
     raise ValueError(f"unknown shape {name!r}")
@@ -144,7 +148,8 @@ def run_isolated(*args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shapes", nargs="+", default=["cpu", "cpu@256x448", "paper@256x448", "paper"])
+    parser.add_argument("--shapes", nargs="+", default=None,
+                        help="default: cpu, cpu@256x448, paper@256x448, paper@96x160, and paper (1x32x360x640) with CUDA")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--compile", action="store_true", help=f"add {COMPILED}")
     parser.add_argument("--repeats", type=int, default=3)
@@ -161,7 +166,8 @@ def main() -> None:
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for device in devices:
-        for shape in args.shapes:
+        shapes = args.shapes or ["cpu", "cpu@256x448", "paper@256x448", "paper@96x160"] + (["paper"] if device == "cuda" else [])
+        for shape in shapes:
             _, batch, (t, h, w) = shape_config(shape)
             base = None
             for variant in variants:

@@ -24,6 +24,16 @@ def test_paper_profile_holds_the_paper_settings():
     assert cfg.train.lr == 1e-4 and cfg.train.epochs == 100
     assert cfg.loss.margin == 3.0 and cfg.model.tag_dim == 1
     assert cfg.model.encoder_width == 1.0
+    assert cfg.model.encoder_skips is False  # the bottleneck separates the encoder from both heads
+    assert (cfg.data.height, cfg.data.width) == (360, 640)  # an open point: the paper gives no size
+    weights = {k: v for k, v in vars(cfg.loss).items() if k.endswith("_weight")}
+    assert weights == dict.fromkeys(weights, 1.0) and len(weights) == 6  # four tagging terms, CE, background
+    from tagvis_lib.training import build_optimizer
+    from tagvis_lib.model import build_model
+    import dataclasses
+    small = dataclasses.replace(cfg.model, encoder_width=0.125, embed_dim=16, attention_heads=2)
+    optimizer = build_optimizer(build_model(small), cfg.train)
+    assert type(optimizer).__name__ == "Adam" and optimizer.param_groups[0]["lr"] == 1e-4
 
 
 def test_overrides_parse_by_field_type():

@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -175,6 +176,10 @@ class Trainer:
         """Model (encoder weights read only for a fresh run), optimiser."""
         seed_everything(self.cfg.train.seed)
         model_cfg = dataclasses.replace(self.cfg.model, encoder_weights=None) if resuming else self.cfg.model
+        if not resuming and self.cfg.profile == "paper" and not self.cfg.model.encoder_weights and self.ctx.rank == 0:
+            print("tagvis train: warning: model.encoder_weights is not set, so the encoder starts from random "
+                  "weights; the paper starts from Kinetics-400 (a local torchvision r2plus1d_18 state dict)",
+                  file=sys.stderr)
         self.model = build_model(model_cfg).to(self.device)
         self.optimizer = build_optimizer(self.model, self.cfg.train)
 

@@ -151,3 +151,16 @@ def test_davis_validation_logs_j_and_f(synth_benchmark, tmp_path):
     (val,) = read_metrics(tmp_path / "metrics.jsonl", "val")
     assert 0 <= val["J&F-Mean"] <= 1 and val["split"] == "val" and summary["val"] == val
     assert val["J&F-Mean"] == pytest.approx((val["J-Mean"] + val["F-Mean"]) / 2)
+
+
+@pytest.mark.parametrize("weights", [False, True])
+def test_paper_profile_warns_without_kinetics_weights(synth_benchmark, tmp_path, capsys, weights):
+    small = {"model.encoder_width": 0.125, "model.embed_dim": 16, "model.attention_heads": 2, "data.clip_length": 8,
+             "data.height": 48, "data.width": 80, "train.max_steps": 1, "train.precision": "fp32"}
+    cfg = apply_overrides(profile_config("paper"), small)
+    if weights:
+        path = tmp_path / "r2plus1d.pt"
+        torch.save(R2Plus1DEncoder(0.125).state_dict(), path)
+        cfg = apply_overrides(cfg, {"model.encoder_weights": str(path)})
+    train(cfg, ytvis_root=synth_benchmark["ytvis"], out_dir=tmp_path / "run", progress=False)
+    assert ("model.encoder_weights is not set" in capsys.readouterr().err) == (not weights)
