@@ -38,9 +38,9 @@ from .io_utils import write_json
 
 #: Size of the embedded benchmark per profile (arguments of ``write_benchmark``).
 BENCHMARK_SIZES: dict[str, dict[str, int]] = {
-    "smoke": {"n_train": 4, "n_valid": 2, "height": 48, "width": 80},
-    "cpu": {"n_train": 40, "n_valid": 10, "height": 96, "width": 160},
-    "paper": {"n_train": 40, "n_valid": 10, "height": 96, "width": 160},
+    "smoke": {"n_train": 4, "n_valid": 2, "n_test": 2, "height": 48, "width": 80},
+    "cpu": {"n_train": 40, "n_valid": 10, "n_test": 30, "height": 96, "width": 160},
+    "paper": {"n_train": 40, "n_valid": 10, "n_test": 30, "height": 96, "width": 160},
 }
 #: Training budget of every Table III row per profile (config overrides, the same for each row).
 #: cpu: 300 steps of 2 clips of 8 frames (15 passes over the 40 training videos; the cosine schedule
@@ -57,9 +57,11 @@ FINAL = "model_final.pt"
 
 @dataclass(frozen=True)
 class DataPaths:
-    """The YouTube-VIS and DAVIS roots the notebooks read, with the splits to train and evaluate on.
+    """The YouTube-VIS and DAVIS roots the notebooks read, with the splits to train, choose and report on.
 
-    ``embedded`` is True when the roots are the synthetic benchmark written into the run directory.
+    ``*_valid``/``davis_val``: where choices are made (and chapter 4 diagnoses); ``*_test``: what
+    Tables I-III report, a split no choice has seen. ``embedded`` is True when the roots are the
+    synthetic benchmark written into the run directory.
     """
 
     ytvis_root: Path
@@ -69,6 +71,8 @@ class DataPaths:
     davis_train: str = "train"
     davis_val: str = "val"
     embedded: bool = True
+    ytvis_test: str = "test"
+    davis_test: str = "test-dev"
 
 
 # ----------------------------------------------------------------------------------------- data
@@ -76,7 +80,7 @@ def synth_command(run_dir: str | os.PathLike, profile: str, seed: int = 0) -> st
     """The ``tagvis synth`` command line that writes the benchmark of ``profile`` into ``run_dir/data``."""
     size = BENCHMARK_SIZES[profile]
     return shlex.join(["tagvis", "synth", str(Path(run_dir) / DATA_DIR), "--train-videos", str(size["n_train"]),
-                       "--valid-videos", str(size["n_valid"]), "--seed", str(seed),
+                       "--valid-videos", str(size["n_valid"]), "--test-videos", str(size["n_test"]), "--seed", str(seed),
                        "--height", str(size["height"]), "--width", str(size["width"])])
 
 
@@ -110,7 +114,8 @@ def resolve_data(run_dir: str | os.PathLike, profile: str, ytvis_root: str | os.
 
     A user's YouTube-VIS root is trained on ``train_sub`` and evaluated on ``valid_sub`` (the
     published ``valid`` split has no annotations): run ``tagvis split ROOT --holdout 0.1`` once.
-    A user's DAVIS root uses ``train`` and ``val``.
+    A user's DAVIS root uses ``train`` and ``val``. On a user's roots the reported split is that
+    held-out one (the profiles were chosen on the embedded benchmark, never on it).
     """
     embedded = prepare_benchmark(run_dir, profile, seed) if ytvis_root is None or davis_root is None else None
     if ytvis_root is None:
@@ -122,7 +127,10 @@ def resolve_data(run_dir: str | os.PathLike, profile: str, ytvis_root: str | os.
             raise TagvisError(f"{ytvis}: no {missing[0]}.json; run `tagvis split {ytvis} --holdout 0.1` once to hold "
                               "out a local validation split (the published valid split has no annotations)")
     davis = embedded.davis_root if davis_root is None else Path(davis_root)
-    return DataPaths(ytvis, davis, *ytvis_splits, "train", "val", embedded=ytvis_root is None and davis_root is None)
+    embedded_both = ytvis_root is None and davis_root is None
+    return DataPaths(ytvis, davis, *ytvis_splits, "train", "val", embedded=embedded_both,
+                     ytvis_test="test" if ytvis_root is None else ytvis_splits[1],
+                     davis_test="test-dev" if davis_root is None else "val")
 
 
 def training_clip(dataset: Any, cfg: ExperimentConfig, index: int = 0, epoch: int = 0) -> dict[str, np.ndarray]:
@@ -307,7 +315,7 @@ def run_table3(base_cfg: ExperimentConfig, data: DataPaths, budget: Mapping[str,
 
     Each row is ``base_cfg`` + the row's overrides (:data:`TABLE3_ABLATIONS`) + ``budget`` (dotted
     overrides, e.g. ``{"train.max_steps": 40}``), trained on DAVIS ``data.davis_train`` into
-    ``run_dir/<row slug>/`` (finished rows are reused) and scored on ``data.davis_val``.
+    ``run_dir/<row slug>/`` (finished rows are reused) and scored on ``data.davis_test`` (the reported split).
     ``run_dir/metrics.json`` is rewritten after every row with the budget and, per row, the DAVIS
     metrics, steps, training seconds and parameter count. Returns ``{row: DAVIS metrics (0-1)}``.
     """
@@ -323,7 +331,7 @@ def run_table3(base_cfg: ExperimentConfig, data: DataPaths, budget: Mapping[str,
         cfg = apply_overrides(apply_overrides(base_cfg, TABLE3_ABLATIONS[row]), dict(budget))
         row_dir = run_dir / row_slug(row)
         summary = train_or_resume(cfg, row_dir, davis_root=data.davis_root, split=data.davis_train, progress=progress)
-        scored = evaluate_davis_run(row_dir / FINAL, data.davis_root, data.davis_val, row_dir,
+        scored = evaluate_davis_run(row_dir / FINAL, data.davis_root, data.davis_test, row_dir,
                                     device=cfg.train.device, progress=progress)
         parameters = sum(p.numel() for p in load_model(row_dir / FINAL)[0].parameters())
         record["rows"][row] = {"metrics": scored["metrics"], "steps": summary["steps"], "train_seconds": summary["seconds"],

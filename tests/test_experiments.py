@@ -40,8 +40,10 @@ def test_prepare_benchmark_writes_once_and_matches_the_synth_command(tmp_path):
     argv = shlex.split(ex.synth_command(tmp_path / "run", "smoke"))
     argv[2] = str(tmp_path / "by_cli")
     assert argv[:2] == ["tagvis", "synth"] and tagvis(argv[1:]) == 0
-    for name in ("train.json", "valid.json"):
+    for name in ("train.json", "valid.json", "test.json"):
         assert json.loads((tmp_path / "by_cli" / "ytvis" / name).read_text()) == json.loads((data.ytvis_root / name).read_text())
+    assert (data.ytvis_test, data.davis_test) == ("test", "test-dev")
+    assert (data.davis_root / "ImageSets" / "2017" / "test-dev.txt").read_text().split() == ["test0000", "test0001"]
     with pytest.raises(TagvisError, match="benchmark.json"):
         ex.prepare_benchmark(tmp_path / "run", "smoke", seed=1)
 
@@ -54,6 +56,7 @@ def test_resolve_data_uses_the_users_roots_and_asks_for_a_local_split(tmp_path, 
     assert tagvis(["split", str(ytvis), "--holdout", "0.5"]) == 0
     data = ex.resolve_data(tmp_path / "run", "smoke", ytvis_root=ytvis, davis_root=synth_benchmark["davis"])
     assert (data.ytvis_root, data.ytvis_train, data.ytvis_valid) == (ytvis, "train_sub", "valid_sub")
+    assert (data.ytvis_test, data.davis_test) == ("valid_sub", "val")  # the user's held-out splits are reported
     assert data.davis_root == synth_benchmark["davis"] and not data.embedded
     assert not (tmp_path / "run" / "data").exists()  # nothing embedded was written
     only_davis = ex.resolve_data(tmp_path / "run", "smoke", davis_root=synth_benchmark["davis"])
