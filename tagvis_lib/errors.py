@@ -23,3 +23,9 @@ class DataFormatError(TagvisError, ValueError):
 
 class CheckpointError(DataFormatError):
     """A checkpoint that does not fit the architecture or class count asked for."""
+
+
+class Interrupted(TagvisError):
+    """The user interrupted a command (Ctrl-C); the CLI prints the message and exits with status 130."""
+
+    exit_code = 130

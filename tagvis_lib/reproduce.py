@@ -68,6 +68,14 @@ def reproduce(
     ``notebooks`` optionally restricts the run to notebooks whose file name starts with one of the
     given prefixes (e.g. ``["01", "02"]``).
     """
+    chosen = list_notebooks(notebooks_dir)
+    if notebooks is not None:
+        unknown = [n for n in notebooks if not any(p.name.startswith(n) for p in chosen)]
+        if unknown or not notebooks:
+            names = ", ".join(p.name for p in chosen)
+            raise TagvisError(f"--only {' '.join(unknown) or '(nothing)'}: no notebook of {notebooks_dir} starts with "
+                              f"{'it' if len(unknown) == 1 else 'them'}; the notebooks are {names}")
+        chosen = [p for p in chosen if any(p.name.startswith(n) for n in notebooks)]
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -76,9 +84,6 @@ def reproduce(
     out_dir.mkdir(parents=True, exist_ok=True)
     figures_dir = Path(figures_dir).resolve()
     figures_dir.mkdir(parents=True, exist_ok=True)
-    chosen = list_notebooks(notebooks_dir)
-    if notebooks:
-        chosen = [p for p in chosen if any(p.name.startswith(n) for n in notebooks)]
     params = {"profile": profile, "run_dir": str(run_dir), "figures_dir": str(figures_dir), "device": device}
     runs = []
     for nb in chosen:

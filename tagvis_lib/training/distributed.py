@@ -16,6 +16,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ..errors import TagvisError
+
 
 @dataclass
 class DistContext:
@@ -49,9 +51,22 @@ def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
             name = "mps"
         else:
             name = "cpu"
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise TagvisError(f"device {name!r} is not a torch device name (expected auto, cpu, cuda, cuda:N or mps)") from None
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", local_rank)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise TagvisError(f"device {name!r} is not available: this torch ({torch.__version__}) sees no CUDA GPU")
+        if device.index >= torch.cuda.device_count():
+            raise TagvisError(f"device {name!r} is not available: there are {torch.cuda.device_count()} CUDA GPU(s), "
+                              f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    elif device.type == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        raise TagvisError(f"device {name!r} is not available: Apple MPS needs macOS on Apple silicon")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise TagvisError(f"device {name!r} is not supported (expected auto, cpu, cuda, cuda:N or mps)")
     return device
 
 

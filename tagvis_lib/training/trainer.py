@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader
 from ..config import ExperimentConfig, TrainConfig, apply_overrides
 from ..data import open_dataset
 from ..data.torch_dataset import ClipDataset, collate_clips
-from ..errors import CheckpointError, TagvisError
+from ..errors import CheckpointError, Interrupted, TagvisError
 from ..losses import TagVISObjective
 from ..losses.objective import NAMES
 from ..model import build_model, load_checkpoint, save_checkpoint
@@ -241,7 +241,13 @@ class Trainer:
         self.model = wrap_model(self.model, self.ctx, self.cfg.train.batchnorm, leaves_parameters_unused(self.cfg))
         start, start_step = time.perf_counter(), self.step
         try:
-            self._run_epochs()
+            try:
+                self._run_epochs()
+            except KeyboardInterrupt:
+                saved = (f"the last checkpoint is {self.run_dir / CHECKPOINT} (step {self.saved_step})"
+                         if self.saved_step >= 0 else "no checkpoint was written yet")
+                raise Interrupted(f"interrupted at step {self.step}; {saved}; continue with the same command "
+                                  "and --resume") from None
             if self.saved_step != self.step:
                 self._save()
             if self.ctx.is_main:

@@ -154,3 +154,13 @@ def test_evaluate_cli_runs_on_predictions(bench, ytvis_results, capsys):
     code, line, _ = run_cli(capsys, "evaluate", "davis", bench["davis"], out, "--set", "val")
     assert code == 0
     assert all(0 <= line[k] <= 1 for k in ("J&F-Mean", "J-Mean", "F-Mean"))
+
+
+@pytest.mark.parametrize("device", ["nonsense", "cuda:7", "mps"] + ([] if torch.cuda.is_available() else ["cuda"]))
+def test_an_unavailable_device_is_a_clear_error_before_any_work(bench, capsys, device):
+    if device == "mps" and torch.backends.mps.is_available():
+        pytest.skip("this machine has MPS")
+    out = bench["root"] / f"dev_{device.replace(':', '_')}.json"
+    code, _, err = run_cli(capsys, "predict", "--checkpoint", bench["ytvis_ck"], "--ytvis", bench["ytvis"],
+                           "--split", "valid", "--out", out, "--device", device)
+    assert code == 2 and f"device {device!r}" in err and "Traceback" not in err and not out.exists()

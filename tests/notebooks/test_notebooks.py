@@ -163,3 +163,11 @@ def test_a_failing_notebook_stops_the_run_naming_notebook_and_cell(tmp_path):
     failed = [c for c in executed.cells if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
     assert [c.source for c in failed] == ["raise ValueError('boom in ' + profile)"]  # kept with its traceback
     assert not (tmp_path / "ran").exists()  # the run stopped there
+
+
+def test_reproduce_only_with_no_matching_notebook_is_refused(tmp_path):
+    from tagvis_lib.errors import TagvisError
+
+    with pytest.raises(TagvisError, match="--only zz99: no notebook"):
+        reproduce("smoke", tmp_path / "runs", tmp_path / "figures", notebooks=["zz99"], progress=False)
+    assert not (tmp_path / "runs").exists()

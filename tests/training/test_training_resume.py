@@ -64,3 +64,20 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_weights(synth_benchmark, t
     rows_resumed = read_metrics(killed / "metrics.jsonl", "train")
     assert [r["total"] for r in rows_ref] == [r["total"] for r in rows_resumed]
     assert json.loads((killed / "config.json").read_text()) == json.loads((ref / "config.json").read_text())
+
+
+def test_ctrl_c_prints_one_line_with_the_step_and_how_to_resume(synth_benchmark, tmp_path):
+    run = tmp_path / "run"
+    cmd = tagvis_cmd("train", "--ytvis", str(synth_benchmark["ytvis"]), "--out", str(run), *SETTINGS)
+    proc = subprocess.Popen(cmd, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while logged_step(run / "metrics.jsonl") < 3 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert "interrupted at step" in lines[0] and "--resume" in lines[0] and "checkpoint" in lines[0]
+    resumed = subprocess.run(cmd + ["--resume"], env=subprocess_env(), capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
