@@ -129,6 +129,8 @@ def _read_labels(path: Path, what: str) -> np.ndarray:
     """A single-channel PNG (palette or grey) as (H, W) uint8 labels."""
     try:
         with Image.open(path) as img:
+            if img.format != "PNG":
+                raise DataFormatError(path, "format", f"expected a PNG {what} file, the data is {img.format or 'unknown'}")
             arr = np.asarray(img)
     except FileNotFoundError:
         raise DataFormatError(path, None, f"missing {what} PNG") from None

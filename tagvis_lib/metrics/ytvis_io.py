@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import zipfile
 from dataclasses import dataclass, field
 from typing import Any, Sequence, Union
 
@@ -19,6 +20,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from ..errors import DataFormatError
+from .rle_check import rle_string_totals
 
 #: A ground-truth JSON as a path or as the loaded dict; results as a path or the loaded list.
 GroundTruthSource = Union[str, os.PathLike, dict]
@@ -70,16 +72,33 @@ class GroundTruth:
 
 
 def _load(source: Any, what: str) -> tuple[Any, str]:
+    """A JSON file (or, for results, the single .json inside a server zip such as predict writes)."""
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
+        if os.path.isdir(path):
+            raise DataFormatError(path, None, f"is a directory; expected the {what} JSON file")
         try:
+            if zipfile.is_zipfile(path):
+                return _load_zip(path, what)
             with open(path, encoding="utf-8") as fh:
                 return json.load(fh), path
         except FileNotFoundError:
             raise DataFormatError(path, None, "file not found") from None
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise DataFormatError(path, None, f"not valid JSON ({exc})") from None
     return source, f"<{what}>"
+
+
+def _load_zip(path: str, what: str) -> tuple[Any, str]:
+    with zipfile.ZipFile(path) as archive:
+        names = [n for n in archive.namelist() if n.endswith(".json") and not n.endswith("/")]
+        if len(names) != 1:
+            raise DataFormatError(path, None, f"a zip must hold exactly one .json {what} file, it holds {names}")
+        inner = f"{path}:{names[0]}"
+        try:
+            return json.loads(archive.read(names[0]).decode("utf-8")), inner
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DataFormatError(inner, None, f"not valid JSON ({exc})") from None
 
 
 def _int(value: Any, path: str, where: str) -> int:
@@ -124,9 +143,13 @@ def parse_frames(segs: Any, video: Video, path: str, where: str) -> list[dict | 
             if not isinstance(counts, (str, bytes, list)):
                 raise DataFormatError(path, f"{where}[{f}].counts", "expected a string or a list")
         elif isinstance(seg, list):  # polygons: one mask from all parts
+            if not all(isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0
+                       and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p) for p in seg):
+                raise DataFormatError(path, f"{where}[{f}]", "expected an RLE {size, counts}, null, or polygons: "
+                                                             "lists of at least 3 x, y pairs")
             try:
                 counts = mask_utils.merge(mask_utils.frPyObjects(seg, h, w))["counts"]
-            except (TypeError, ValueError, IndexError) as exc:
+            except Exception as exc:  # pycocotools raises bare Exception for unsupported input
                 raise DataFormatError(path, f"{where}[{f}]", f"bad polygon ({exc})") from None
         else:
             raise DataFormatError(path, f"{where}[{f}]", "expected an RLE {size, counts} or null")
@@ -157,6 +180,18 @@ def finish_tracks(tracks: Sequence[Track], path: str, area_from_masks: bool) -> 
                                   "uncompressed counts must be non-negative integers") from None
         for (t, f), rle in zip(items, rles):
             t.rles[f] = rle
+    strings = [(t, f) for t in tracks for f, r in enumerate(t.rles)
+               if r is not None and isinstance(r["counts"], (str, bytes))]
+    if strings:
+        segs = [t.rles[f] for t, f in strings]
+        totals, ok = rle_string_totals([s["counts"] for s in segs])
+        expected = np.array([s["size"][0] * (s["size"][1] - f) for s, (_, f) in zip(segs, strings)])
+        bad = ~ok | (totals != expected)
+        if bad.any():
+            k = int(np.argmax(bad))
+            why = (f"run lengths sum to {totals[k]}, expected {expected[k]} (height x width)" if ok[k] else
+                   "not a COCO compressed RLE string (characters '0'..'o', each run complete, no negative run)")
+            raise DataFormatError(path, f"{strings[k][0].where}.segmentations[{strings[k][1]}].counts", why)
     present = [r for t in tracks for r in t.rles if r is not None]
     # chunks of 255: mask.area of pycocotools 2.0.11 fails on longer lists (uint8 overflow)
     areas = np.concatenate([np.zeros(0)] + [mask_utils.area(present[i:i + 255])

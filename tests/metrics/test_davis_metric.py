@@ -294,6 +294,16 @@ def test_result_png_of_another_size_or_with_colours(tmp_path):
         evaluate_davis(davis, res)
 
 
+def test_a_jpeg_under_a_png_name_is_refused_naming_it(tmp_path):
+    from PIL import Image
+
+    davis, res = _tree(tmp_path)
+    Image.fromarray(np.zeros((24, 32), np.uint8)).save(res / "a" / "00001.png", format="JPEG")
+    with pytest.raises(DataFormatError, match="JPEG") as err:
+        evaluate_davis(davis, res)
+    assert err.value.path.endswith("00001.png") and err.value.field == "format"
+
+
 def test_more_than_twenty_proposals_is_refused(tmp_path):
     davis, res = _tree(tmp_path)
     lab = np.zeros((24, 32), np.uint8)

@@ -238,3 +238,49 @@ def test_cli_prints_one_json_line_and_reports_bad_input(tmp_path, capsys):
     (tmp_path / "bad.json").write_text(json.dumps([detection(7, 1, 0.9, t1)]))
     assert main(["evaluate", "ytvis", str(tmp_path / "gt.json"), str(tmp_path / "bad.json")]) == 2
     assert "unknown video id 7" in capsys.readouterr().err
+
+
+def _counts_of(mask):
+    return rle(mask)["counts"]
+
+
+@pytest.mark.parametrize("case", ["longer", "shorter", "garbage", "wider_mask", "unfinished"])
+def test_a_bad_compressed_rle_is_refused_naming_the_entry(case):
+    gt, (t1, t2, t3) = _two_video_case()
+    det = detection(1, 1, 0.9, t1)
+    good = det["segmentations"][1]["counts"]
+    counts = {
+        "longer": good + "5",  # one more run: the runs add up to more than H x W
+        "shorter": good[:-2] if len(good) > 2 else "0",
+        "garbage": "garbage!!",
+        "wider_mask": _counts_of(np.zeros((H, W + 1), bool)),
+        "unfinished": good[:-1] + "o",
+    }[case]
+    det["segmentations"][1] = {"size": [H, W], "counts": counts}
+    with pytest.raises(DataFormatError, match=r"\[0\]\.segmentations\[1\]\.counts"):
+        evaluate_ytvis(gt, [det])
+
+
+def test_a_bad_polygon_and_a_directory_are_clear_errors(tmp_path):
+    gt, (t1, _, _) = _two_video_case()
+    det = detection(1, 1, 0.9, t1)
+    det["segmentations"][0] = [[1, 2, 3]]
+    with pytest.raises(DataFormatError, match=r"\[0\]\.segmentations\[0\].*polygons"):
+        evaluate_ytvis(gt, [det])
+    with pytest.raises(DataFormatError, match="is a directory"):
+        evaluate_ytvis(gt, tmp_path)
+
+
+def test_results_are_read_from_the_server_zip(tmp_path):
+    import zipfile
+
+    gt, (t1, t2, t3) = _two_video_case()
+    res = [detection(1, 1, 0.9, t1), detection(1, 2, 0.8, t2)]
+    with zipfile.ZipFile(tmp_path / "results.zip", "w") as archive:
+        archive.writestr("results.json", json.dumps(res))
+    assert evaluate_ytvis(gt, tmp_path / "results.zip") == evaluate_ytvis(gt, res)
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as archive:
+        archive.writestr("a.json", "[]")
+        archive.writestr("b.json", "[]")
+    with pytest.raises(DataFormatError, match="exactly one .json"):
+        evaluate_ytvis(gt, tmp_path / "two.zip")
