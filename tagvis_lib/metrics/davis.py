@@ -129,13 +129,14 @@ def _read_labels(path: Path, what: str) -> np.ndarray:
     """A single-channel PNG (palette or grey) as (H, W) uint8 labels."""
     try:
         with Image.open(path) as img:
-            if img.format != "PNG":
-                raise DataFormatError(path, "format", f"expected a PNG {what} file, the data is {img.format or 'unknown'}")
-            arr = np.asarray(img)
+            fmt = img.format
+            arr = np.asarray(img) if fmt == "PNG" else None
     except FileNotFoundError:
         raise DataFormatError(path, None, f"missing {what} PNG") from None
     except (OSError, ValueError) as exc:
         raise DataFormatError(path, None, f"not a readable PNG ({exc})") from None
+    if arr is None:
+        raise DataFormatError(path, "format", f"expected a PNG {what} file, the data is {fmt or 'unknown'}")
     if arr.ndim != 2:
         raise DataFormatError(path, "mode", f"expected a single-channel (palette or L) PNG, "
                                             f"got shape {arr.shape}")
