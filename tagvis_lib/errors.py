@@ -29,3 +29,7 @@ class Interrupted(TagvisError):
     """The user interrupted a command (Ctrl-C); the CLI prints the message and exits with status 130."""
 
     exit_code = 130
+
+
+class DataWarning(UserWarning):
+    """Input that is accepted as the official tools accept it, but probably not what the user meant."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 #: Subcommand modules, in the order ``tagvis --help`` lists them.
 COMMANDS = ["synth", "data_check", "split", "train", "predict", "evaluate", "reproduce"]
@@ -23,11 +24,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
-    from ..errors import TagvisError
+    from ..errors import DataWarning, TagvisError
 
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataWarning)
+            try:
+                return int(args.func(args) or 0)
+            finally:
+                for w in caught:  # the package's DataWarnings as one line each, others as Python shows them
+                    if issubclass(w.category, DataWarning):
+                        print(f"tagvis {args.command}: warning: {w.message}", file=sys.stderr)
+                    else:
+                        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     except TagvisError as exc:
         print(f"tagvis {args.command}: error: {exc}", file=sys.stderr)
         return getattr(exc, "exit_code", 2)

@@ -175,3 +175,27 @@ def augment_clip(
         x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink).clamp_(0, 255)
         y = F.interpolate(y[:, None].float(), size=size, mode="nearest-exact")[:, 0].long()
     return x.contiguous(), y, torch.from_numpy(np.ascontiguousarray(valid))
+
+
+SHORT_VIDEO = ("pad", "loop")
+
+
+def check_data_config(cfg) -> None:
+    """Raise ``ValueError`` naming the field of a DataConfig (``cfg.data``) that cannot make clips."""
+    d = cfg.data
+    if d.clip_length < 1:
+        raise ValueError(f"data.clip_length: expected >= 1 frame, got {d.clip_length}")
+    if d.height < 8 or d.width < 8:
+        raise ValueError(f"data.height, data.width: expected >= 8 pixels, got {d.height} x {d.width}")
+    if not 0 <= d.min_drop <= d.max_drop:
+        raise ValueError(f"data.min_drop, data.max_drop: expected 0 <= min_drop <= max_drop, got {d.min_drop}, {d.max_drop}")
+    if not 0 < d.crop_scale_min <= 1:
+        raise ValueError(f"data.crop_scale_min: expected a value in (0, 1], got {d.crop_scale_min}")
+    for name in ("hflip_prob", "tflip_prob"):
+        if not 0 <= getattr(d, name) <= 1:
+            raise ValueError(f"data.{name}: expected a probability in [0, 1], got {getattr(d, name)}")
+    if d.short_video not in SHORT_VIDEO:
+        raise ValueError(f"data.short_video: expected one of {SHORT_VIDEO}, got {d.short_video!r}")
+    if d.num_workers < 0 or d.max_instances < 1:
+        raise ValueError(f"data.num_workers >= 0 and data.max_instances >= 1, got {d.num_workers}, {d.max_instances}")
+

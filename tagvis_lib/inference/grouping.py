@@ -71,6 +71,10 @@ def grouping_bandwidth(cfg: ExperimentConfig) -> float:
 def check_inference_config(cfg: ExperimentConfig) -> None:
     """Raise ``ValueError`` naming the field when the inference settings cannot work together."""
     inf = cfg.inference
+    if inf.clip_length < 1:
+        raise ValueError(f"inference.clip_length: expected >= 1 frame, got {inf.clip_length}")
+    if inf.warmup_runs < 0:
+        raise ValueError(f"inference.warmup_runs: expected >= 0, got {inf.warmup_runs}")
     if inf.grouping not in GROUPINGS:
         raise ValueError(f"inference.grouping: expected one of {GROUPINGS}, got {inf.grouping!r}")
     if inf.grouping == "histogram" and cfg.model.tag_dim != 1:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from typing import Any, Sequence, Union
@@ -19,7 +20,7 @@ from typing import Any, Sequence, Union
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from ..errors import DataFormatError
+from ..errors import DataFormatError, DataWarning
 from .rle_check import rle_string_totals
 
 #: A ground-truth JSON as a path or as the loaded dict; results as a path or the loaded list.
@@ -266,6 +267,7 @@ def load_results(source: ResultsSource, gt: GroundTruth) -> list[Track]:
                                           "segmentations}")
     cats = set(gt.category_ids)
     tracks: list[Track] = []
+    unknown: list[tuple[str, int]] = []
     for i, det in enumerate(data):
         where = f"[{i}]"
         vid = _int(_field(det, "video_id", path, where), path, f"{where}.video_id")
@@ -281,5 +283,11 @@ def load_results(source: ResultsSource, gt: GroundTruth) -> list[Track]:
                          f"{where}.segmentations")
         if cat in cats:
             tracks.append(Track(where, i + 1, vid, cat, frames, score=float(score)))
+        else:
+            unknown.append((where, cat))
+    if unknown:
+        warnings.warn(f"{path}: {len(unknown)} result(s) of categories the ground truth does not list were left out, "
+                      f"as the official evaluation does (e.g. {unknown[0][0]}.category_id {unknown[0][1]})",
+                      DataWarning, stacklevel=3)
     finish_tracks(tracks, path, area_from_masks=True)
     return tracks

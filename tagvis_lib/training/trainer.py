@@ -139,6 +139,22 @@ def check_train_config(cfg: ExperimentConfig) -> None:
         raise ValueError("train.log_every must be >= 1 and train.checkpoint_every >= 0")
 
 
+def check_config(cfg: ExperimentConfig) -> None:
+    """Every section at start-up (``ValueError`` naming the field), so that no run folder is made for
+    a config that cannot train and no checkpoint saves one that cannot predict."""
+    from ..data.clips import check_data_config
+    from ..inference.grouping import check_inference_config
+    from ..model.network import validate_model_config
+    from ..model.precision import PRECISIONS
+
+    check_data_config(cfg)
+    validate_model_config(cfg.model)
+    check_train_config(cfg)
+    check_inference_config(cfg)
+    if cfg.inference.precision not in PRECISIONS:
+        raise ValueError(f"inference.precision: expected one of {PRECISIONS}, got {cfg.inference.precision!r}")
+
+
 class Trainer:
     """One training run; :meth:`fit` runs it (see :func:`train`)."""
 
@@ -151,7 +167,7 @@ class Trainer:
             raise TagvisError(f"split {split!r} has no videos")
         self.categories = [dict(c) for c in dataset.categories]
         self.cfg = apply_overrides(cfg, {"model.num_classes": len(self.categories)})
-        check_train_config(self.cfg)
+        check_config(self.cfg)
         t = self.cfg.train
         self.device = ctx.device
         configure_backends(t, self.device)

@@ -284,3 +284,18 @@ def test_results_are_read_from_the_server_zip(tmp_path):
         archive.writestr("b.json", "[]")
     with pytest.raises(DataFormatError, match="exactly one .json"):
         evaluate_ytvis(gt, tmp_path / "two.zip")
+
+
+def test_unknown_categories_keep_the_official_number_and_warn(tmp_path, capsys):
+    gt, (t1, t2, t3) = _two_video_case()
+    res = [detection(1, 1, 0.9, t1), detection(1, 2, 0.8, t2), detection(2, 1, 0.7, t3)]
+    extra = res + [detection(1, 99, 0.95, t1), detection(2, 98, 0.5, t3)]
+    from tagvis_lib.errors import DataWarning
+
+    with pytest.warns(DataWarning, match=r"2 result\(s\).*\[3\]\.category_id 99"):
+        assert evaluate_ytvis(gt, extra) == evaluate_ytvis(gt, res)
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "res.json").write_text(json.dumps(extra))
+    assert main(["evaluate", "ytvis", str(tmp_path / "gt.json"), str(tmp_path / "res.json")]) == 0
+    err = capsys.readouterr().err
+    assert "tagvis evaluate: warning:" in err and "category_id 99" in err and len(err.strip().splitlines()) == 1

@@ -164,3 +164,17 @@ def test_paper_profile_warns_without_kinetics_weights(synth_benchmark, tmp_path,
         cfg = apply_overrides(cfg, {"model.encoder_weights": str(path)})
     train(cfg, ytvis_root=synth_benchmark["ytvis"], out_dir=tmp_path / "run", progress=False)
     assert ("model.encoder_weights is not set" in capsys.readouterr().err) == (not weights)
+
+
+@pytest.mark.parametrize("override,field", [("inference.grouping=bogus", "inference.grouping"),
+                                            ("data.clip_length=0", "data.clip_length"),
+                                            ("inference.clip_length=0", "inference.clip_length"),
+                                            ("data.short_video=wrap", "data.short_video"),
+                                            ("model.tag_dim=0", "tag_dim")])
+def test_every_config_section_is_checked_before_a_run_folder_exists(synth_benchmark, tmp_path, capsys, override, field):
+    out = tmp_path / "run"
+    code = main(["train", "--ytvis", str(synth_benchmark["ytvis"]), "--profile", "smoke", "--out", str(out),
+                 "--no-progress", override])
+    err = capsys.readouterr().err
+    assert code == 2 and field in err and "Traceback" not in err
+    assert not out.exists()
