@@ -15,6 +15,7 @@ from typing import Any
 
 from ..config import ExperimentConfig, apply_overrides
 from ..errors import TagvisError
+from ..outputs import check_files, staged_folder
 
 
 def register(subparsers: Any) -> None:
@@ -30,6 +31,7 @@ def register(subparsers: Any) -> None:
     source.add_argument("--video", metavar="FILE", help="a video file or a folder of frames")
     p.add_argument("--split", help="split of --ytvis or --davis (e.g. valid_sub, val)")
     p.add_argument("--out", required=True, help="results .json (--ytvis) or output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing results file or a non-empty output folder")
     p.add_argument("--device", default="auto", help="auto (cuda -> mps -> cpu) or a torch device")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
@@ -68,6 +70,29 @@ def run(args: argparse.Namespace) -> int:
 
     if (args.ytvis or args.davis) and not args.split:
         raise TagvisError("--split is required with --ytvis and --davis")
+    out = Path(args.out)
+    if args.ytvis:
+        json_out = out if out.suffix == ".json" else out / "results.json"
+        check_files([json_out, json_out.with_suffix(".zip")], args.overwrite)  # before any work
+        line = _predict(args, None)
+    else:
+        with staged_folder(out, args.overwrite) as staging:  # checked before any work, renamed when complete
+            line = _predict(args, staging)
+    print(json.dumps(line))
+    return 0
+
+
+def _predict(args: argparse.Namespace, staging: Path | None) -> dict[str, Any]:
+    """Predict into ``staging`` (--davis, --video; its final name is --out) or the results file (--ytvis)."""
+    from ..data.davis import DAVISDataset
+    from ..data.video import read_video
+    from ..data.ytvis import YTVISDataset
+    from ..inference import predict_split, predict_video
+    from ..inference.export import timing_summary, write_video_outputs, write_ytvis_results
+    from ..model.checkpoint import check_categories, load_model
+    from ..model.precision import resolve_precision
+    from ..training.distributed import resolve_device
+
     device = resolve_device(args.device)
     dataset = None
     if args.ytvis:
@@ -81,8 +106,6 @@ def run(args: argparse.Namespace) -> int:
     if args.ytvis:
         check_categories(args.checkpoint, categories, dataset.categories, args.ytvis)
     cfg = inference_overrides(cfg, args.overrides)
-    from ..model.precision import resolve_precision
-
     try:  # before any work: a precision this device cannot run
         resolve_precision(cfg.inference.precision, device, "inference.precision")
     except ValueError as exc:
@@ -92,18 +115,17 @@ def run(args: argparse.Namespace) -> int:
         sample = read_video(args.video)
         prediction = predict_video(model, sample.frames, cfg, device)
         run = timing_summary([prediction.timing])
-        outputs = write_video_outputs(sample.frames, prediction, out, sample.frame_names, fps=sample.meta.get("fps") or 10.0)
-        outputs.update(_video_extras(prediction, categories, out))
+        outputs = write_video_outputs(sample.frames, prediction, staging, sample.frame_names, fps=sample.meta.get("fps") or 10.0)
+        outputs.update(_video_extras(prediction, categories, staging))
+        outputs = {k: str(out / Path(v).relative_to(staging)) for k, v in outputs.items()}
     elif args.ytvis:
         entries, run = predict_split(model, dataset, cfg, device, categories=categories, progress=not args.no_progress)
         json_path, zip_path = write_ytvis_results(entries, out if out.suffix == ".json" else out / "results.json")
         outputs = {"results": str(json_path), "zip": str(zip_path)}
     else:
-        _, run = predict_split(model, dataset, cfg, device, davis_dir=out, progress=not args.no_progress)
+        _, run = predict_split(model, dataset, cfg, device, davis_dir=staging, progress=not args.no_progress)
         outputs = {"results_dir": str(out)}
-    line = {**run, "device": str(device), "outputs": outputs}
-    print(json.dumps(line))
-    return 0
+    return {**run, "device": str(device), "outputs": outputs}
 
 
 def _video_extras(prediction: Any, categories: list[dict[str, Any]], out: Path) -> dict[str, str]:

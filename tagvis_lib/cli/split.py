@@ -23,11 +23,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("root", help="YouTube-VIS root holding train.json and train/JPEGImages")
     parser.add_argument("--holdout", type=_fraction, default=0.1, help="fraction of videos held out (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing train_sub.json / valid_sub.json")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from ..data.split import split_ytvis
+    from ..outputs import check_files
+
+    # a model trained on an earlier split would be scored on its own training videos: never silently
+    check_files([Path(args.root) / "train_sub.json", Path(args.root) / "valid_sub.json"], args.overwrite)
 
     print(json.dumps(split_ytvis(args.root, args.holdout, args.seed)))
     return 0

@@ -80,7 +80,9 @@ def test_split_is_deterministic_keeps_categories_and_reads_train_frames(synth_be
     assert balance["train_videos"] == 2 and balance["valid_videos"] == 2
     assert balance["missing_in_train"] == []
     first = (root / "valid_sub.json").read_bytes()
-    assert main(["split", str(root), "--holdout", "0.5", "--seed", "3"]) == 0
+    assert main(["split", str(root), "--holdout", "0.5", "--seed", "4"]) == 2  # a second split: never silently
+    assert "--overwrite" in capsys.readouterr().err and (root / "valid_sub.json").read_bytes() == first
+    assert main(["split", str(root), "--holdout", "0.5", "--seed", "3", "--overwrite"]) == 0
     capsys.readouterr()
     assert (root / "valid_sub.json").read_bytes() == first
     train, valid = YTVISDataset(root, "train_sub"), YTVISDataset(root, "valid_sub")

@@ -164,3 +164,59 @@ def test_an_unavailable_device_is_a_clear_error_before_any_work(bench, capsys, d
     code, _, err = run_cli(capsys, "predict", "--checkpoint", bench["ytvis_ck"], "--ytvis", bench["ytvis"],
                            "--split", "valid", "--out", out, "--device", device)
     assert code == 2 and f"device {device!r}" in err and "Traceback" not in err and not out.exists()
+
+
+def test_output_policy_of_predict(bench, capsys):
+    """Non-empty outputs need --overwrite, which replaces them whole; a bad location fails before any work."""
+    frames_dir = bench["davis"] / "JPEGImages" / "480p" / "valid0000"
+    out = bench["root"] / "policy_video"
+    out.mkdir()
+    (out / "old_mask.png").write_bytes(b"old")
+    args = ["predict", "--checkpoint", bench["ytvis_ck"], "--video", frames_dir, "--out", out, "--device", "cpu"]
+    code, _, err = run_cli(capsys, *args)
+    assert code == 2 and "not empty" in err and "--overwrite" in err and (out / "old_mask.png").exists()
+    code, line, _ = run_cli(capsys, *args, "--overwrite")
+    assert code == 0 and not (out / "old_mask.png").exists() and (out / "masks").is_dir()
+    assert not list(out.parent.glob(f".{out.name}.*"))  # no staging folder left behind
+    # --ytvis: an existing results file is refused, the old one kept
+    results = bench["root"] / "policy" / "results.json"
+    results.parent.mkdir()
+    results.write_text("[]")
+    code, _, err = run_cli(capsys, "predict", "--checkpoint", bench["ytvis_ck"], "--ytvis", bench["ytvis"],
+                           "--split", "valid", "--out", results, "--device", "cpu")
+    assert code == 2 and "exists" in err and results.read_text() == "[]"
+    # a location under a regular file: refused at once, naming it
+    blocker = bench["root"] / "a_file"
+    blocker.write_text("x")
+    for mode in (["--video", frames_dir], ["--davis", bench["davis"], "--split", "val"],
+                 ["--ytvis", bench["ytvis"], "--split", "valid"]):
+        code, _, err = run_cli(capsys, "predict", "--checkpoint", bench["ytvis_ck"], *mode,
+                               "--out", blocker / "sub" / "out.json", "--device", "cpu")
+        assert code == 2 and "cannot write there" in err and "Traceback" not in err
+
+
+def test_a_failed_davis_prediction_leaves_no_mixture(bench, capsys, monkeypatch):
+    out = bench["root"] / "policy_davis"
+    args = ["predict", "--checkpoint", bench["davis_ck"], "--davis", bench["davis"], "--split", "val", "--out", out,
+            "--device", "cpu"]
+    assert run_cli(capsys, *args)[0] == 0
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    import tagvis_lib.inference as inference
+
+    def fail(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(inference, "predict_split", fail)
+    code, _, err = run_cli(capsys, *args, "--overwrite")
+    assert code == 130
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before  # the complete old output stays
+    assert not list(out.parent.glob(f".{out.name}.*"))
+
+
+def test_synth_refuses_a_non_empty_folder(tmp_path, capsys):
+    (tmp_path / "keep.txt").write_text("x")
+    assert main(["synth", str(tmp_path), "--train-videos", "1", "--valid-videos", "0", "--test-videos", "0"]) == 2
+    assert "--overwrite" in capsys.readouterr().err and (tmp_path / "keep.txt").exists()
+    assert main(["synth", str(tmp_path), "--train-videos", "1", "--valid-videos", "0", "--test-videos", "0",
+                 "--height", "32", "--width", "48", "--overwrite"]) == 0
+    assert not (tmp_path / "keep.txt").exists() and (tmp_path / "ytvis" / "train.json").is_file()
