@@ -22,45 +22,49 @@ def rle_string_totals(counts: Sequence[str | bytes]) -> tuple[np.ndarray, np.nda
     """
     n = len(counts)
     bufs = [c.encode("ascii", "replace") if isinstance(c, str) else bytes(c) for c in counts]
-    lengths = np.array([len(b) for b in bufs], dtype=np.int64)
+    lengths = np.fromiter(map(len, bufs), dtype=np.int64, count=n)
     ok = np.ones(n, dtype=bool)
     totals = np.zeros(n, dtype=np.int64)
-    if not lengths.sum():
+    full = np.flatnonzero(lengths)
+    if not len(full):
         return totals, ok
-    v = np.frombuffer(b"".join(bufs), dtype=np.uint8).astype(np.int64) - 48
-    owner = np.repeat(np.arange(n), lengths)
-    ok &= np.bincount(owner, weights=(v < 0) | (v > 63), minlength=n) == 0
-    v = np.clip(v, 0, 63)
+    data = np.frombuffer(b"".join(bufs), dtype=np.uint8)
+    starts = np.cumsum(lengths)[full] - lengths[full]  # first character of each non-empty string
+    bad_char = (data < 48) | (data > 111)
+    v = (data - 48) & 0x3F
     ends = (v & 0x20) == 0
-    last = np.cumsum(lengths) - 1
-    ok[lengths > 0] &= ends[last[lengths > 0]]
-    ends[last[lengths > 0]] = True  # a malformed string stops at its own end, not in the next one
-    token = np.concatenate([[0], np.cumsum(ends)[:-1]])  # token id of every character
-    first = np.concatenate([[True], ends[:-1]])
-    start = np.maximum.accumulate(np.where(first, np.arange(len(v)), 0))
-    k = np.arange(len(v)) - start  # position of the character in its token
-    ok &= np.bincount(owner, weights=k > 12, minlength=n) == 0
-    # exact integer sums per token (np.add.reduceat over each token's characters)
-    value = np.add.reduceat((v & 0x1F) << (5 * np.minimum(k, 12)), np.flatnonzero(first))
-    end_idx = np.flatnonzero(ends)
-    negative = (v[end_idx] & 0x10) != 0
-    value[negative] -= np.left_shift(1, 5 * (k[end_idx][negative] + 1))
-    tok_owner = owner[end_idx]
-    # index of each token within its string
-    tok_first = np.concatenate([[True], tok_owner[1:] != tok_owner[:-1]])
-    tok_start = np.maximum.accumulate(np.where(tok_first, np.arange(len(tok_owner)), 0))
-    j = np.arange(len(tok_owner)) - tok_start
-    # c[j] = t[j] + c[j - 2] for j > 2: running sums over odd j and over even j >= 2, per string
-    group = tok_owner * 3 + np.where(j == 0, 0, np.where(j % 2 == 1, 1, 2))
-    order = np.lexsort((j, group))
-    sums = np.cumsum(value[order])
-    g = group[order]
-    g_first = np.concatenate([[True], g[1:] != g[:-1]])
-    offset = np.maximum.accumulate(np.where(g_first, np.arange(len(g)), 0))
-    before = np.where(offset > 0, sums[offset - 1], 0)
-    runs = np.empty_like(value)
-    runs[order] = sums - before
-    ok &= np.bincount(tok_owner, weights=runs < 0, minlength=n) == 0
-    present = np.flatnonzero(lengths > 0)
-    totals[present] = np.add.reduceat(runs, np.flatnonzero(tok_first))
+    last = starts + lengths[full] - 1
+    ok[full] = (np.add.reduceat(bad_char, starts) == 0) & ends[last]
+    ends[last] = True  # a malformed string stops at its own end, not in the next one
+    first = np.empty_like(ends)
+    first[0] = True
+    first[1:] = ends[:-1]
+    tok_start = np.flatnonzero(first)  # (M,) first character of every run value
+    tok_len = np.diff(np.append(tok_start, len(v)))
+    if tok_len.max() > 7:  # no 32-bit run needs more than 7 characters
+        too_long = np.zeros(len(v), dtype=bool)
+        too_long[tok_start[tok_len > 7]] = True
+        ok[full] &= np.add.reduceat(too_long, starts) == 0
+    k = np.arange(len(v)) - np.repeat(tok_start, tok_len)
+    value = np.add.reduceat((v & 0x1F).astype(np.int64) << (5 * np.minimum(k, 7)), tok_start)
+    sign = (v[tok_start + tok_len - 1] & 0x10) != 0
+    value[sign] -= np.left_shift(np.int64(1), 5 * np.minimum(tok_len[sign], 7))
+    # runs of each string: tokens from tok_first[s]; index j within the string
+    string_of_char = np.repeat(np.arange(len(full)), lengths[full])
+    owner = string_of_char[tok_start]  # (M,) index into ``full``
+    first_tok = np.searchsorted(tok_start, starts)
+    j = np.arange(len(tok_start)) - first_tok[owner]
+    # c[j] = t[j] + c[j - 2] for j > 2: running sums of the odd j and of the even j >= 2, per string
+    runs = value.copy()
+    for stream in ((j % 2 == 1), (j >= 2) & (j % 2 == 0)):
+        idx = np.flatnonzero(stream)
+        if not len(idx):
+            continue
+        csum = np.cumsum(value[idx])
+        own = owner[idx]
+        head = np.flatnonzero(np.r_[True, own[1:] != own[:-1]])  # first element of each string's stream
+        base = np.repeat(np.r_[0, csum[head[1:] - 1]], np.diff(np.r_[head, len(idx)]))
+        runs[idx] = csum - base
+    ok[full] &= np.add.reduceat(runs < 0, first_tok) == 0
+    totals[full] = np.add.reduceat(runs, first_tok)
     return totals, ok
