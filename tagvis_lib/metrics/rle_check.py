@@ -30,30 +30,33 @@ def rle_string_totals(counts: Sequence[str | bytes]) -> tuple[np.ndarray, np.nda
         return totals, ok
     data = np.frombuffer(b"".join(bufs), dtype=np.uint8)
     starts = np.cumsum(lengths)[full] - lengths[full]  # first character of each non-empty string
-    bad_char = (data < 48) | (data > 111)
-    v = (data - 48) & 0x3F
-    ends = (v & 0x20) == 0
+    v = data - np.uint8(48)  # wraps below '0' to >= 208
+    bad_char = v > 63
+    ends = v < 32  # bit 0x20 clear: the character ends a run value
     last = starts + lengths[full] - 1
     ok[full] = (np.add.reduceat(bad_char, starts) == 0) & ends[last]
     ends[last] = True  # a malformed string stops at its own end, not in the next one
-    first = np.empty_like(ends)
-    first[0] = True
-    first[1:] = ends[:-1]
-    tok_start = np.flatnonzero(first)  # (M,) first character of every run value
-    tok_len = np.diff(np.append(tok_start, len(v)))
-    if tok_len.max() > 7:  # no 32-bit run needs more than 7 characters
+    tok_end = np.flatnonzero(ends)  # (M,) last character of every run value
+    tok_start = np.empty_like(tok_end)
+    tok_start[0] = 0
+    tok_start[1:] = tok_end[:-1] + 1
+    tok_len = tok_end - tok_start + 1
+    longest = int(tok_len.max())
+    if longest > 7:  # no 32-bit run needs more than 7 characters
         too_long = np.zeros(len(v), dtype=bool)
         too_long[tok_start[tok_len > 7]] = True
         ok[full] &= np.add.reduceat(too_long, starts) == 0
-    k = np.arange(len(v)) - np.repeat(tok_start, tok_len)
-    value = np.add.reduceat((v & 0x1F).astype(np.int64) << (5 * np.minimum(k, 7)), tok_start)
-    sign = (v[tok_start + tok_len - 1] & 0x10) != 0
+    low = (v & np.uint8(0x1F)).astype(np.int64)
+    value = low[tok_start]
+    for i in range(1, min(longest, 7)):  # characters beyond the first, 5 more bits each
+        has = np.flatnonzero(tok_len > i)
+        value[has] += low[tok_start[has] + i] << (5 * i)
+    sign = (v[tok_end] & 0x10) != 0
     value[sign] -= np.left_shift(np.int64(1), 5 * np.minimum(tok_len[sign], 7))
-    # runs of each string: tokens from tok_first[s]; index j within the string
-    string_of_char = np.repeat(np.arange(len(full)), lengths[full])
-    owner = string_of_char[tok_start]  # (M,) index into ``full``
-    first_tok = np.searchsorted(tok_start, starts)
-    j = np.arange(len(tok_start)) - first_tok[owner]
+    first_tok = np.searchsorted(tok_start, starts)  # first run of each non-empty string
+    counts_per = np.diff(np.append(first_tok, len(tok_start)))
+    owner = np.repeat(np.arange(len(full)), counts_per)  # (M,) index into ``full``
+    j = np.arange(len(tok_start)) - np.repeat(first_tok, counts_per)
     # c[j] = t[j] + c[j - 2] for j > 2: running sums of the odd j and of the even j >= 2, per string
     runs = value.copy()
     for stream in ((j % 2 == 1), (j >= 2) & (j % 2 == 0)):
