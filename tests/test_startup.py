@@ -151,3 +151,10 @@ def test_clear_assignment_is_scipys_answer_and_ties_go_to_scipy():
     assert 0 < clear < 300
     assert clear_assignment(np.array([[0.5], [0.5]])) is None  # tied best proposal
     assert clear_assignment(np.array([[0.9, 0.8], [0.1, 0.2]])) is None  # shared best proposal
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
+def test_keep_freed_memory_sets_the_glibc_thresholds():
+    from tagvis_lib._malloc import keep_freed_memory
+
+    assert keep_freed_memory() is True

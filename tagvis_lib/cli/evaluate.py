@@ -34,15 +34,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_ytvis(args: argparse.Namespace) -> int:
+    from .._malloc import keep_freed_memory
     from ..metrics import evaluate_ytvis
 
+    keep_freed_memory()
     print(json.dumps(evaluate_ytvis(args.gt_json, args.results_json)))
     return 0
 
 
 def run_davis(args: argparse.Namespace) -> int:
+    from .._malloc import keep_freed_memory
     from ..metrics import evaluate_davis
 
+    keep_freed_memory()
     out = evaluate_davis(args.davis_root, args.results_dir, args.set, args.sequences,
                          count_void=args.count_void, workers=args.workers)
     if args.count_void:

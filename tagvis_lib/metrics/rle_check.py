@@ -14,14 +14,30 @@ from typing import Sequence
 import numpy as np
 
 
+#: Characters decoded per batch: temporaries stay a few MB, which the allocator reuses (fresh
+#: pages are what costs most in a short-lived process).
+_CHUNK_CHARS = 1 << 18
+
+
 def rle_string_totals(counts: Sequence[str | bytes]) -> tuple[np.ndarray, np.ndarray]:
     """Per string: the sum of its run lengths (int64, (N,)) and whether it is well formed (bool, (N,)).
 
     Well formed: every character in ``'0'..'o'``, the last character ends a run, and every run
     length is >= 0. The sum is meaningful only where the string is well formed.
     """
-    n = len(counts)
     bufs = [c.encode("ascii", "replace") if isinstance(c, str) else bytes(c) for c in counts]
+    totals, ok = np.zeros(len(bufs), dtype=np.int64), np.ones(len(bufs), dtype=bool)
+    start, size = 0, 0
+    for i, b in enumerate(bufs):
+        size += len(b)
+        if size >= _CHUNK_CHARS or i == len(bufs) - 1:
+            totals[start:i + 1], ok[start:i + 1] = _totals(bufs[start:i + 1])
+            start, size = i + 1, 0
+    return totals, ok
+
+
+def _totals(bufs: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    n = len(bufs)
     lengths = np.fromiter(map(len, bufs), dtype=np.int64, count=n)
     ok = np.ones(n, dtype=bool)
     totals = np.zeros(n, dtype=np.int64)

@@ -25,3 +25,16 @@ def test_malformed_strings_are_flagged():
     totals, ok = rle_string_totals(["garbage!!", good[:-1] + "o", good + "1", good])
     assert ok.tolist() == [False, False, True, True]
     assert totals[2] != 64 and totals[3] == 64
+
+
+def test_batches_give_the_same_answer(monkeypatch):
+    import tagvis_lib.metrics.rle_check as rle_check
+
+    rng = np.random.default_rng(1)
+    strings = [mask_utils.encode(np.asfortranarray((rng.random((9, 7)) < 0.5).astype(np.uint8)))["counts"]
+               for _ in range(50)] + [b"garbage!!", b""]
+    whole = rle_check.rle_string_totals(strings)
+    monkeypatch.setattr(rle_check, "_CHUNK_CHARS", 16)
+    batched = rle_check.rle_string_totals(strings)
+    assert (whole[0] == batched[0]).all() and (whole[1] == batched[1]).all()
+    assert batched[1].tolist() == [True] * 50 + [False, True] and (batched[0][:50] == 63).all()
