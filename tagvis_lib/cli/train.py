@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from ..config import PROFILES, apply_overrides, profile_config
@@ -35,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
         cfg = apply_overrides(profile_config(args.profile), args.overrides)
     except (KeyError, ValueError) as exc:
         raise TagvisError(exc.args[0] if exc.args else str(exc)) from None
+    if args.resume and not (Path(args.out) / "checkpoint_last.pt").exists():
+        raise TagvisError(f"{args.out}: nothing to resume (no checkpoint_last.pt); leave out --resume to start a new run")
     try:
         summary = train(cfg, ytvis_root=args.ytvis, davis_root=args.davis, split=args.split, out_dir=args.out,
                         resume=args.resume, progress=not args.no_progress)

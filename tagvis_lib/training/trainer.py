@@ -139,6 +139,32 @@ def check_train_config(cfg: ExperimentConfig) -> None:
         raise ValueError("train.log_every must be >= 1 and train.checkpoint_every >= 0")
 
 
+#: Fields a resumed run may change: where it runs, not what it computes.
+RESUME_MAY_CHANGE = {("train", "device"), ("data", "num_workers")}
+#: Fields a resumed run may change and that it reports on stderr: the budget and the bookkeeping.
+RESUME_BUDGET = {("train", "max_steps"), ("train", "epochs"), ("train", "log_every"),
+                 ("train", "checkpoint_every"), ("train", "val_every")}
+
+
+def check_resume_config(saved: dict[str, Any], cfg: ExperimentConfig, path: str) -> list[str]:
+    """Refuse (CheckpointError naming the fields) a resume that changes what the run computes.
+
+    Returns the budget changes (:data:`RESUME_BUDGET`, e.g. a longer ``train.max_steps``), which
+    are allowed and which the caller reports.
+    """
+    from ..config import SECTIONS
+
+    before, now = ExperimentConfig.from_dict(saved).to_dict(), cfg.to_dict()
+    changes = [((section, key), f"{section}.{key}: {before[section].get(key)!r} -> {now[section][key]!r}")
+               for section in SECTIONS if section != "model" for key in now[section]
+               if (section, key) not in RESUME_MAY_CHANGE and before[section].get(key) != now[section][key]]
+    refused = [text for field, text in changes if field not in RESUME_BUDGET]
+    if refused:
+        raise CheckpointError(path, "config", "--resume continues the run with its own settings, but this command "
+                              f"changes {'; '.join(refused)}; drop those overrides, or start a new run directory")
+    return [text for field, text in changes if field in RESUME_BUDGET]
+
+
 def check_config(cfg: ExperimentConfig) -> None:
     """Every section at start-up (``ValueError`` naming the field), so that no run folder is made for
     a config that cannot train and no checkpoint saves one that cannot predict."""
@@ -202,6 +228,9 @@ class Trainer:
     def _restore(self, path: Path) -> None:
         ckpt = load_checkpoint(path)
         check_model_config(ckpt["config"].get("model", {}), dataclasses.asdict(self.cfg.model), str(path))
+        for change in check_resume_config(ckpt["config"], self.cfg, str(path)):
+            if self.ctx.is_main:
+                print(f"tagvis train: resuming with a new budget: {change}", file=sys.stderr)
         order = ckpt["sampler"]  # the data order of the interrupted epoch must be this run's
         had = (order["seed"], order["batch_size"] * order["num_replicas"])
         has = (self.cfg.train.seed, self.cfg.train.batch_size * self.ctx.world_size)

@@ -140,7 +140,7 @@ def test_resume_mid_epoch_refuses_another_data_order(synth_benchmark, tmp_path):
     train(cfg, ytvis_root=synth_benchmark["ytvis"], out_dir=tmp_path, progress=False)
     assert load_checkpoint(tmp_path / "checkpoint_last.pt")["step_in_epoch"] == 1
     for change in ({"train.batch_size": 2}, {"train.seed": 1}):
-        with pytest.raises(CheckpointError, match="sampler: the checkpoint stopped mid-epoch"):
+        with pytest.raises(CheckpointError, match=r"config: .*train\.(batch_size|seed)"):
             train(apply_overrides(cfg, {**change, "train.max_steps": 2}), ytvis_root=synth_benchmark["ytvis"],
                   out_dir=tmp_path, resume=True, progress=False)
 
@@ -178,3 +178,20 @@ def test_every_config_section_is_checked_before_a_run_folder_exists(synth_benchm
     err = capsys.readouterr().err
     assert code == 2 and field in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_resume_refuses_changed_settings_reports_a_new_budget_and_needs_a_run(synth_benchmark, tmp_path, capsys):
+    base = ["train", "--ytvis", str(synth_benchmark["ytvis"]), "--profile", "smoke", "--out", str(tmp_path / "run"),
+            "--no-progress", "train.max_steps=1"]
+    assert main(base) == 0
+    saved = (tmp_path / "run" / "config.json").read_text()
+    for override, field in (("train.lr=0.01", "train.lr"), ("loss.margin=2", "loss.margin")):
+        assert main(base + [override, "--resume"]) == 2
+        assert field in capsys.readouterr().err
+        assert (tmp_path / "run" / "config.json").read_text() == saved  # never rewritten
+    assert main(base[:-1] + ["train.max_steps=2", "--resume"]) == 0
+    assert "resuming with a new budget: train.max_steps: 1 -> 2" in capsys.readouterr().err
+    missing = ["train", "--ytvis", str(synth_benchmark["ytvis"]), "--profile", "smoke", "--out", str(tmp_path / "none"),
+               "--resume"]
+    assert main(missing) == 2 and "nothing to resume" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
