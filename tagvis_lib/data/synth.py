@@ -304,6 +304,20 @@ def _render(name: str, rng: np.random.Generator, canvas: np.ndarray, offsets: np
             window[inside] = np.clip(inst["colour"] * shade, 0, 255)[inside]
             labels[t, y0:y1, x0:x1][inside] = k + 1
         frames[t] = np.clip(frame, 0, 255).astype(np.uint8)
+    return assemble_video(name, frames, labels, amodal, instances, [inst["radius"] for inst in instances],
+                          [inst["colour"] for inst in instances])
+
+
+def assemble_video(name: str, frames: np.ndarray, labels: np.ndarray, amodal: np.ndarray, instances: list[dict],
+                   radius: list[np.ndarray], colours: list[np.ndarray]) -> SynthVideo:
+    """The :class:`SynthVideo` of a rendered video, instances in the documented order.
+
+    ``labels`` (T, H, W) holds ``k + 1`` where instance ``k`` (far to near, as drawn) is visible;
+    ``amodal`` (K, T) its in-frame shape areas; ``instances`` their dicts (``category``, ``mode``),
+    ``radius`` their (T,) radii and ``colours`` their RGB. Instances never visible are dropped; the
+    rest are ordered by first visible frame, then depth.
+    """
+    count, length = len(instances), len(frames)
     masks = labels[None] == np.arange(1, count + 1, dtype=np.int16)[:, None, None, None]
     present = masks.any(axis=(2, 3))
     visible_area = masks.sum(axis=(2, 3))
@@ -317,7 +331,7 @@ def _render(name: str, rng: np.random.Generator, canvas: np.ndarray, offsets: np
         categories=np.array([instances[k]["category"] for k in order], dtype=np.int64),
         present=present[order],
         occlusion=occlusion[order],
-        radius=np.array([instances[k]["radius"] for k in order]).reshape(len(order), length),
-        colours=np.array([instances[k]["colour"] for k in order]).reshape(len(order), 3),
+        radius=np.array([radius[k] for k in order]).reshape(len(order), length),
+        colours=np.array([colours[k] for k in order]).reshape(len(order), 3),
         modes=[instances[k]["mode"] for k in order],
     )

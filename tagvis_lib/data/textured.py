@@ -34,7 +34,7 @@ from PIL import Image
 from scipy import ndimage
 
 from ..errors import TagvisError
-from .synth import CATEGORIES, SPLITS, SynthVideo, shape_mask
+from .synth import CATEGORIES, SPLITS, SynthVideo, assemble_video, shape_mask
 
 #: Natural images the texture pool is cut from: (package, file) under ``skimage/data`` or matplotlib's sample data.
 TEXTURE_FILES = (
@@ -249,22 +249,6 @@ def _render(name: str, rng: np.random.Generator, background: dict, instances: li
             labels[t, y0:y1, x0:x1][inside] = k + 1
         frame += rng.normal(0, 3, frame.shape).astype(np.float32)
         frames[t] = np.clip(frame, 0, 255).astype(np.uint8)
-    masks = labels[None] == np.arange(1, count + 1, dtype=np.int16)[:, None, None, None]
-    present = masks.any(axis=(2, 3))
-    visible_area = masks.sum(axis=(2, 3))
-    occlusion = np.where(amodal > 0, 1.0 - visible_area / np.maximum(amodal, 1), 0.0)
-    seen = [k for k in range(count) if present[k].any()]
-    order = sorted(seen, key=lambda k: (int(np.argmax(present[k])), k))  # first visible frame, then depth
-    colours = [(_colour(inst["image"].reshape(-1, 3).mean(0, keepdims=True), inst["matrix"], inst["offset"])[0])
+    colours = [np.clip(_colour(inst["image"].reshape(-1, 3).mean(0, keepdims=True), inst["matrix"], inst["offset"])[0], 0, 255)
                for inst in instances]
-    return SynthVideo(
-        name=name,
-        frames=frames,
-        masks=masks[order],
-        categories=np.array([instances[k]["category"] for k in order], dtype=np.int64),
-        present=present[order],
-        occlusion=occlusion[order],
-        radius=np.array([instances[k]["radius"] * zoom for k in order]).reshape(len(order), length),
-        colours=np.clip(np.array([colours[k] for k in order]).reshape(len(order), 3), 0, 255),
-        modes=[instances[k]["mode"] for k in order],
-    )
+    return assemble_video(name, frames, labels, amodal, instances, [inst["radius"] * zoom for inst in instances], colours)
