@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from .errors import TagvisError
+from .io_utils import _UMASK
 
 
 def _is_non_empty(path: Path) -> bool:
@@ -72,12 +73,7 @@ def staged_folder(folder: str | os.PathLike, overwrite: bool) -> Iterator[Path]:
         old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
         os.replace(folder, old / folder.name)
     os.replace(staging, folder)
-    os.chmod(folder, 0o777 & ~_umask())
+    os.chmod(folder, 0o777 & ~_UMASK)  # mkdtemp makes 0700; give the folder ordinary permissions
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

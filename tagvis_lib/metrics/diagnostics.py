@@ -27,12 +27,12 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pycocotools.mask as mask_utils
 
 from ..errors import TagvisError
+from .ytvis_io import _load
 
 ERROR_KINDS = ("merged", "split", "missed", "poor_mask")
 
@@ -84,20 +84,11 @@ def _track(segs: list, length: int, height: int, width: int, where: str) -> np.n
     return out
 
 
-def _read(path: str | os.PathLike | list | dict, what: str):
-    if isinstance(path, (list, dict)):
-        return path, f"<{what}>"
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8")), str(path)
-    except (OSError, ValueError) as exc:
-        raise TagvisError(f"{path}: cannot read the {what} JSON ({exc})") from exc
-
-
 def diagnose_ytvis(gt_json: str | os.PathLike | dict, results_json: str | os.PathLike | list,
                    iou_threshold: float = 0.5, score_threshold: float = 0.1) -> Diagnosis:
     """Diagnose ``results_json`` (list of {video_id, category_id, score, segmentations}) on ``gt_json``."""
-    gt, gt_name = _read(gt_json, "ground truth")
-    results, res_name = _read(results_json, "results")
+    gt, gt_name = _load(gt_json, "ground truth")
+    results, res_name = _load(results_json, "results")
     videos = {v["id"]: v for v in gt["videos"]}
     category_ids = sorted(c["id"] for c in gt["categories"])
     column = {c: i for i, c in enumerate(category_ids)}
