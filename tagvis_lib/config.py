@@ -47,6 +47,7 @@ class ModelConfig:
     num_classes: int = 40  #: C, object categories (background is channel 0 on top of these)
     encoder_width: float = 1.0  #: channel multiplier of R(2+1)D-18; 1.0 matches torchvision's r2plus1d_18
     encoder_weights: str | None = None  #: local path of a Kinetics-400 r2plus1d_18 state dict
+    encoder_norm: str = "batch"  #: encoder normalisation: "batch" (torchvision's, the paper's backbone) or "group" (per-clip statistics)
     embed_dim: int = 128  #: channels after the bottleneck
     attention_heads: int = 4  #: heads of every attention module
     tag_dim: int = 1  #: D, tag dimension (the paper uses scalar tags)

@@ -22,6 +22,7 @@ from torch import nn
 
 from ..errors import CheckpointError
 from .conv import Conv3d
+from .norm import encoder_norm
 
 #: Output channels of stem conv 1, stem, layer1, layer2, layer3, layer4 at width 1.0.
 BASE_CHANNELS = (45, 64, 64, 128, 256, 512)
@@ -40,10 +41,10 @@ def midplanes(in_planes: int, planes: int) -> int:
 class Conv2Plus1D(nn.Sequential):
     """(1,3,3) spatial conv, BN, ReLU, (3,1,1) temporal conv; ``stride`` applies to T, H and W."""
 
-    def __init__(self, in_planes: int, out_planes: int, mid_planes: int, stride: int = 1):
+    def __init__(self, in_planes: int, out_planes: int, mid_planes: int, stride: int = 1, norm: str = "batch"):
         super().__init__(
             Conv3d(in_planes, mid_planes, (1, 3, 3), stride=(1, stride, stride), padding=(0, 1, 1), bias=False),
-            nn.BatchNorm3d(mid_planes),
+            encoder_norm(norm, mid_planes),
             nn.ReLU(inplace=True),
             Conv3d(mid_planes, out_planes, (3, 1, 1), stride=(stride, 1, 1), padding=(1, 0, 0), bias=False),
         )
@@ -52,18 +53,18 @@ class Conv2Plus1D(nn.Sequential):
 class BasicBlock(nn.Module):
     """Residual block of two (2+1)D convs; ``downsample`` (1x1x1 conv + BN) when the shape changes."""
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1):
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, norm: str = "batch"):
         super().__init__()
         mid = midplanes(in_planes, planes)
         self.conv1 = nn.Sequential(
-            Conv2Plus1D(in_planes, planes, mid, stride), nn.BatchNorm3d(planes), nn.ReLU(inplace=True)
+            Conv2Plus1D(in_planes, planes, mid, stride, norm), encoder_norm(norm, planes), nn.ReLU(inplace=True)
         )
-        self.conv2 = nn.Sequential(Conv2Plus1D(planes, planes, mid), nn.BatchNorm3d(planes))
+        self.conv2 = nn.Sequential(Conv2Plus1D(planes, planes, mid, norm=norm), encoder_norm(norm, planes))
         self.relu = nn.ReLU(inplace=True)
         self.downsample: nn.Module | None = None
         if stride != 1 or in_planes != planes:
             self.downsample = nn.Sequential(
-                Conv3d(in_planes, planes, kernel_size=1, stride=stride, bias=False), nn.BatchNorm3d(planes)
+                Conv3d(in_planes, planes, kernel_size=1, stride=stride, bias=False), encoder_norm(norm, planes)
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -87,27 +88,32 @@ class EncoderFeatures(NamedTuple):
 
 
 class R2Plus1DEncoder(nn.Module):
-    """ResNet(2+1)D-18 without pooling and classifier; ``forward`` returns :class:`EncoderFeatures`."""
+    """ResNet(2+1)D-18 without pooling and classifier; ``forward`` returns :class:`EncoderFeatures`.
 
-    def __init__(self, width: float = 1.0):
+    ``norm``: ``"batch"`` (torchvision's layout) or ``"group"`` (GroupNorm in place of every
+    BatchNorm; no Kinetics checkpoint fits it).
+    """
+
+    def __init__(self, width: float = 1.0, norm: str = "batch"):
         super().__init__()
         if width <= 0:
             raise ValueError(f"encoder width must be positive, got {width}")
+        self.norm = norm
         c_stem, c0, c1, c2, c3, c4 = (scaled(c, width) for c in BASE_CHANNELS)
         self.width = width
         self.channels = (c1, c1, c2, c3, c4)  #: channels of stem, layer1..4
         self.stem = nn.Sequential(
             Conv3d(3, c_stem, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False),
-            nn.BatchNorm3d(c_stem),
+            encoder_norm(norm, c_stem),
             nn.ReLU(inplace=True),
             Conv3d(c_stem, c0, (3, 1, 1), stride=1, padding=(1, 0, 0), bias=False),
-            nn.BatchNorm3d(c0),
+            encoder_norm(norm, c0),
             nn.ReLU(inplace=True),
         )
-        self.layer1 = nn.Sequential(BasicBlock(c0, c1), BasicBlock(c1, c1))
-        self.layer2 = nn.Sequential(BasicBlock(c1, c2, 2), BasicBlock(c2, c2))
-        self.layer3 = nn.Sequential(BasicBlock(c2, c3, 2), BasicBlock(c3, c3))
-        self.layer4 = nn.Sequential(BasicBlock(c3, c4, 2), BasicBlock(c4, c4))
+        self.layer1 = nn.Sequential(BasicBlock(c0, c1, 1, norm), BasicBlock(c1, c1, 1, norm))
+        self.layer2 = nn.Sequential(BasicBlock(c1, c2, 2, norm), BasicBlock(c2, c2, 1, norm))
+        self.layer3 = nn.Sequential(BasicBlock(c2, c3, 2, norm), BasicBlock(c3, c3, 1, norm))
+        self.layer4 = nn.Sequential(BasicBlock(c3, c4, 2, norm), BasicBlock(c4, c4, 1, norm))
         for m in self.modules():
             if isinstance(m, nn.Conv3d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

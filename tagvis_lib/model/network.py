@@ -39,6 +39,7 @@ from ..config import ExperimentConfig, ModelConfig
 from .attention import LocationEmbedding, SelfAttention, SpatioTemporalAttention, TagAttention
 from .conv import Conv3d
 from .encoder import R2Plus1DEncoder, load_encoder_weights
+from .norm import ENCODER_NORMS, GroupNorm, group_norm  # noqa: F401  (GroupNorm: re-exported)
 from .precision import apply_memory_format, check_memory_format, torch_memory_format
 
 TAG_ACTIVATIONS = ("none", "sigmoid")
@@ -49,23 +50,6 @@ class TagVISOutput(NamedTuple):
 
     tags: torch.Tensor
     logits: torch.Tensor
-
-
-class GroupNorm(nn.GroupNorm):
-    """``nn.GroupNorm`` computed in float32 for half-precision inputs (output float32; float64 stays).
-
-    Under bf16 autocast its statistics are then exact to float32, and on the CPU the float32 kernel
-    is several times faster than the bfloat16 one on ``channels_last_3d`` inputs.
-    """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x.float() if x.dtype in (torch.bfloat16, torch.float16) else x)
-
-
-def group_norm(channels: int) -> GroupNorm:
-    """GroupNorm with up to 8 groups (works for batch size 1, unlike BatchNorm statistics)."""
-    groups = next(g for g in (8, 4, 2, 1) if channels % g == 0)
-    return GroupNorm(groups, channels)
 
 
 def conv_norm_relu(cin: int, cout: int, kernel: tuple[int, int, int]) -> nn.Sequential:
@@ -196,6 +180,10 @@ def validate_model_config(cfg: ModelConfig) -> None:
     check_memory_format(cfg.memory_format)
     if cfg.tag_activation not in TAG_ACTIVATIONS:
         raise ValueError(f"model.tag_activation={cfg.tag_activation!r}: expected one of {TAG_ACTIVATIONS}")
+    if cfg.encoder_norm not in ENCODER_NORMS:
+        raise ValueError(f"model.encoder_norm={cfg.encoder_norm!r}: expected one of {ENCODER_NORMS}")
+    if cfg.encoder_weights and cfg.encoder_norm != "batch":
+        raise ValueError("model.encoder_weights (a Kinetics r2plus1d_18 checkpoint) needs model.encoder_norm='batch'")
     if cfg.tag_attention and not cfg.tag_attention_connector:
         raise ValueError("model.tag_attention needs model.tag_attention_connector (its link to the decoder)")
     if cfg.self_attention and not cfg.self_attention_connector:
@@ -220,7 +208,7 @@ class TagVIS(nn.Module):
         validate_model_config(cfg)
         self.cfg = cfg
         e, heads = cfg.embed_dim, cfg.attention_heads
-        self.encoder = R2Plus1DEncoder(cfg.encoder_width)
+        self.encoder = R2Plus1DEncoder(cfg.encoder_width, cfg.encoder_norm)
         _, c1, c2, c3, c4 = self.encoder.channels
         skips, stages = (c3, c2, c1), (e, max(e // 2, 4), max(e // 4, 4))
         self.location_embedding = LocationEmbedding(c4) if cfg.location_embedding else None

@@ -134,3 +134,31 @@ def test_same_features_as_torchvision(tmp_path):
     with torch.no_grad():
         expected = reference.layer4(reference.layer3(reference.layer2(reference.layer1(reference.stem(x)))))
         assert torch.allclose(encoder(x).layer4, expected, atol=1e-5)
+
+
+def test_group_norm_encoder_replaces_every_batchnorm_and_gives_per_clip_outputs():
+    """encoder_norm="group": no BatchNorm left, and a clip's features do not depend on its batch mates."""
+    from torch import nn
+
+    from tagvis_lib.model.norm import GroupNorm
+
+    torch.manual_seed(0)
+    enc = R2Plus1DEncoder(width=0.125, norm="group").train()
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in enc.modules())
+    assert sum(isinstance(m, GroupNorm) for m in enc.modules()) == sum(
+        isinstance(m, nn.BatchNorm3d) for m in R2Plus1DEncoder(width=0.125).modules())
+    clip, other = torch.randn(1, 3, 8, 32, 48), torch.randn(1, 3, 8, 32, 48) * 3 + 1
+    alone = enc(clip).layer4
+    together = enc(torch.cat([clip, other])).layer4[:1]
+    torch.testing.assert_close(alone, together, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(enc.eval()(clip).layer4, alone, rtol=1e-4, atol=1e-5)
+
+
+def test_group_norm_encoder_refuses_kinetics_weights_and_unknown_norms(tmp_path):
+    from tagvis_lib.config import ModelConfig
+    from tagvis_lib.model import build_model
+
+    with pytest.raises(ValueError, match="model.encoder_norm"):
+        build_model(ModelConfig(num_classes=2, encoder_width=0.125, embed_dim=16, encoder_norm="layer"))
+    with pytest.raises(ValueError, match="encoder_norm='batch'"):
+        build_model(ModelConfig(num_classes=2, encoder_norm="group", encoder_weights=str(tmp_path / "k.pth")))
