@@ -23,7 +23,7 @@ class NotebookFailed(TagvisError):
     """A notebook raised in one of its cells."""
 
     def __init__(self, notebook: Path, cell_index: int, ename: str, evalue: str, output: Path):
-        self.notebook, self.cell_index = notebook, cell_index
+        self.notebook, self.cell_index, self.output = notebook, cell_index, output
         super().__init__(
             f"{notebook.name}: cell {cell_index} (0-based, as in the source notebook): {ename}: {evalue} (executed notebook kept at {output})"
         )
@@ -88,13 +88,18 @@ def reproduce(
     runs = []
     for nb in chosen:
         output = out_dir / nb.name
+        partial = out_dir / f".{nb.stem}.partial.ipynb"  # renamed into place when complete: never half an output
         start = time.perf_counter()
         try:
             papermill.execute_notebook(
-                str(nb), str(output), parameters=params, kernel_name="python3",
+                str(nb), str(partial), parameters=params, kernel_name="python3",
                 cwd=str(nb.parent), progress_bar=progress,
             )
         except PapermillExecutionError as exc:
-            raise NotebookFailed(nb, source_cell_index(output, exc.cell_index), exc.ename, exc.evalue, output) from None
+            failed = output.with_suffix(".failed.ipynb")
+            os.replace(partial, failed)
+            raise NotebookFailed(nb, source_cell_index(failed, exc.cell_index), exc.ename, exc.evalue, failed) from None
+        os.replace(partial, output)
+        output.with_suffix(".failed.ipynb").unlink(missing_ok=True)
         runs.append(NotebookRun(nb.name, str(output), time.perf_counter() - start))
     return runs

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -60,14 +61,6 @@ def inference_overrides(cfg: ExperimentConfig, overrides: list[str]) -> Experime
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.davis import DAVISDataset
-    from ..data.video import read_video
-    from ..data.ytvis import YTVISDataset
-    from ..inference import predict_split, predict_video
-    from ..inference.export import timing_summary, write_video_outputs, write_ytvis_results
-    from ..model.checkpoint import check_categories, load_model
-    from ..training.distributed import resolve_device
-
     if (args.ytvis or args.davis) and not args.split:
         raise TagvisError("--split is required with --ytvis and --davis")
     out = Path(args.out)
@@ -85,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace, staging: Path | None) -> dict[str, Any]:
     """Predict into ``staging`` (--davis, --video; its final name is --out) or the results file (--ytvis)."""
     from ..data.davis import DAVISDataset
-    from ..data.video import read_video
+    from ..data.video import decode_problem, read_video
     from ..data.ytvis import YTVISDataset
     from ..inference import predict_split, predict_video
     from ..inference.export import timing_summary, write_video_outputs, write_ytvis_results
@@ -113,11 +106,18 @@ def _predict(args: argparse.Namespace, staging: Path | None) -> dict[str, Any]:
     out = Path(args.out)
     if dataset is None:
         sample = read_video(args.video)
+        problem = decode_problem(sample.meta)
+        if problem:
+            print(f"warning: {args.video}: {problem}; predicting the decoded frames only", file=sys.stderr)
         prediction = predict_video(model, sample.frames, cfg, device)
         run = timing_summary([prediction.timing])
         outputs = write_video_outputs(sample.frames, prediction, staging, sample.frame_names, fps=sample.meta.get("fps") or 10.0)
         outputs.update(_video_extras(prediction, categories, staging))
         outputs = {k: str(out / Path(v).relative_to(staging)) for k, v in outputs.items()}
+        if problem:
+            run = {**run, "decode": {"decoded_frames": sample.meta["decoded_frames"],
+                                     "declared_frames": sample.meta.get("declared_frames"),
+                                     "error": sample.meta.get("decode_error")}}
     elif args.ytvis:
         entries, run = predict_split(model, dataset, cfg, device, categories=categories, progress=not args.no_progress)
         json_path, zip_path = write_ytvis_results(entries, out if out.suffix == ".json" else out / "results.json")

@@ -20,9 +20,13 @@ def open_dataset(split: str, ytvis: str | os.PathLike | None = None, davis: str 
 def check_dataset(dataset: Any) -> dict[str, int]:
     """Decode every video of ``dataset``; raise :class:`DataFormatError` at the first problem.
 
+    First the frame listing: every listed frame (and DAVIS annotation) on disk, and no unlisted image
+    file in a video's folder.
+
     Returns counts: ``videos``, ``frames``, ``instances``, ``categories`` (listed by the dataset),
     ``same_category_pairs`` (pairs of instances of one video sharing a category, summed over videos).
     """
+    dataset.check_files(unlisted=True)
     totals = {"videos": 0, "frames": 0, "instances": 0, "categories": len(dataset.categories), "same_category_pairs": 0}
     for i in range(len(dataset)):
         sample = dataset.load(i)

@@ -91,6 +91,31 @@ class DAVISDataset:
             return None
         return [folder / (p.stem + ".png") for p in self._frames[i]]
 
+    def check_files(self, unlisted: bool = False) -> int:
+        """Check that each annotated sequence has one PNG per JPEG frame; return the frame count.
+
+        Sequences without an annotation folder (test-dev) are skipped. ``unlisted``: also refuse
+        PNGs that match no frame (stale labels of an earlier dataset). Raises :class:`DataFormatError`
+        naming the annotation folder and the file.
+        """
+        total = 0
+        for i, name in enumerate(self.sequences):
+            total += len(self._frames[i])
+            folder = self.annotations_dir / name
+            if not folder.is_dir():
+                continue
+            present = {n for n in os.listdir(folder) if n.lower().endswith(".png")}
+            wanted = [p.stem + ".png" for p in self._frames[i]]
+            missing = [n for n in wanted if n not in present]
+            if missing:
+                raise DataFormatError(folder, missing[0], f"no annotation for frame {missing[0][:-4]}.jpg "
+                                      f"({len(missing)} of {len(wanted)} frames have none)")
+            extra = sorted(present - set(wanted))
+            if unlisted and extra:
+                raise DataFormatError(folder, extra[0], f"{len(extra)} annotation(s) match no JPEG frame of "
+                                      f"{self.frames_dir / name}; left from an earlier dataset?")
+        return total
+
     def num_objects(self, i: int) -> tuple[int, int]:
         """``(K, K0)``: largest object label over all annotation frames, and over the first one."""
         if i not in self._objects:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -51,6 +52,8 @@ def read_video(path: str | os.PathLike) -> VideoSample:
     the file stem or folder name; frame names are the image file names or ``00000``, ``00001``, ...
     for a video file. A video file whose tail fails to decode keeps the frames decoded before the
     failure and records the error in ``meta["decode_error"]``; one that yields no frame raises.
+    ``meta`` also holds ``decoded_frames`` and, for a video file, ``declared_frames`` (the count its
+    container declares, None when unknown); :func:`decode_problem` tells when they disagree.
     """
     path = Path(path)
     if path.is_dir():
@@ -61,6 +64,7 @@ def read_video(path: str | os.PathLike) -> VideoSample:
         raise DataFormatError(path, "path", "no such video file or frame folder")
     video = np.stack(frames)
     num, height, width = video.shape[:3]
+    meta["decoded_frames"] = num
     return VideoSample(
         video_id=path.stem if path.is_file() else path.name,
         frames=video,
@@ -101,6 +105,7 @@ def _decode_video_file(path: Path) -> tuple[list[np.ndarray], list[str], dict]:
             raise DataFormatError(path, "codec", "FFmpeg has no decoder for the codec of the video stream")
         if stream.average_rate:
             meta["fps"] = float(stream.average_rate)
+        meta["declared_frames"] = _declared_frames(container, stream)
         try:
             for frame in container.decode(stream):
                 frames.append(frame.to_ndarray(format="rgb24"))
@@ -111,3 +116,30 @@ def _decode_video_file(path: Path) -> tuple[list[np.ndarray], list[str], dict]:
     if not frames:
         raise DataFormatError(path, "video stream", "no decodable frame")
     return frames, [f"{i:05d}" for i in range(len(frames))], meta
+
+
+def _declared_frames(container: Any, stream: Any) -> int | None:
+    """Frame count the file declares: the stream's own count, else its duration x frame rate (None if neither)."""
+    if stream.frames:
+        return int(stream.frames)
+    rate = stream.average_rate
+    if stream.duration and stream.time_base and rate:
+        return int(round(float(stream.duration * stream.time_base * rate)))
+    if container.duration and rate:  # microseconds (av.time_base)
+        return int(round(container.duration / 1_000_000 * float(rate)))
+    return None
+
+
+def decode_problem(meta: dict) -> str | None:
+    """A one-line description when a video file decoded short of what it declares, else None.
+
+    ``meta`` is :attr:`VideoSample.meta` of :func:`read_video`: the decoded frame count is
+    ``meta["decoded_frames"]``, the declared one ``meta["declared_frames"]``, the error
+    ``meta["decode_error"]``.
+    """
+    decoded, declared, error = meta.get("decoded_frames"), meta.get("declared_frames"), meta.get("decode_error")
+    short = declared is not None and decoded is not None and decoded < declared
+    if not short and not error:
+        return None
+    text = f"decoded {decoded} frames" + (f" of the {declared} the file declares" if declared is not None else "")
+    return text + (f"; decoding stopped with: {error}" if error else "")

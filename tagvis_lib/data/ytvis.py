@@ -22,6 +22,8 @@ from .video import read_image
 
 #: Split name -> the split whose ``JPEGImages`` folder holds its frames (default: itself).
 FRAME_SPLITS = {"train_sub": "train", "valid_sub": "train"}
+#: File suffixes counted as frames by :meth:`YTVISDataset.check_files`.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 #: Splits published without annotations (server evaluation); their JSON may lack ``annotations``.
 UNANNOTATED_SPLITS = ("valid", "test")
 
@@ -97,6 +99,38 @@ class YTVISDataset:
                     f"{where}.segmentations[{t}].size",
                     f"expected {size} (height, width of video {video['id']}), got {list(seg['size'])}",
                 )
+
+    def check_files(self, unlisted: bool = False) -> int:
+        """Check that every frame the JSON lists is a file under :attr:`frames_dir`; return their count.
+
+        ``unlisted``: also refuse image files in a listed video's folder that its ``file_names`` do
+        not name (stale frames of an earlier dataset written to the same place). Raises
+        :class:`DataFormatError` naming the JSON field (missing) or the folder (unlisted).
+        """
+        listing: dict[Path, set[str]] = {}
+        total = 0
+        for video in self._videos:
+            listed: dict[Path, set[str]] = {}
+            for t, name in enumerate(video["file_names"]):
+                path = self.frames_dir / name
+                if path.parent not in listing:
+                    listing[path.parent] = set(os.listdir(path.parent)) if path.parent.is_dir() else set()
+                if path.name not in listing[path.parent]:
+                    raise DataFormatError(
+                        self.json_path, f"videos[{video['_pos']}].file_names[{t}]", f"{path} is listed but not on disk"
+                    )
+                listed.setdefault(path.parent, set()).add(path.name)
+                total += 1
+            if unlisted:
+                for folder, names in listed.items():
+                    extra = sorted(n for n in listing[folder] - names if Path(n).suffix.lower() in IMAGE_SUFFIXES)
+                    if extra:
+                        raise DataFormatError(
+                            folder, f"videos[{video['_pos']}].file_names",
+                            f"{len(extra)} image file(s) on disk that the JSON does not list (e.g. {extra[0]}); "
+                            "left from an earlier dataset? rewrite the folder (tagvis synth --overwrite)",
+                        )
+        return total
 
     def __len__(self) -> int:
         return len(self._videos)

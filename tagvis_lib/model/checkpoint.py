@@ -22,6 +22,7 @@ from ..errors import CheckpointError
 from ..io_utils import atomic_path
 from .encoder import check_state_dict
 from .network import TagVIS, build_model
+from .safe_load import load_weights_only
 
 FORMAT = "tagvis-checkpoint-v1"
 REQUIRED_KEYS = ("model", "config", "categories")
@@ -52,10 +53,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     """
     if not os.path.isfile(path):
         raise CheckpointError(path, None, "checkpoint file not found")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # unpickling errors of every kind: report the file
-        raise CheckpointError(path, None, f"not a loadable torch checkpoint ({exc})") from exc
+    ckpt = load_weights_only(path, map_location)
     if not isinstance(ckpt, dict) or "format" not in ckpt:
         hint = " (encoder weights go to model.encoder_weights)" if isinstance(ckpt, dict) and "stem.0.weight" in ckpt else ""
         raise CheckpointError(path, "format", f"not a tagvis checkpoint: expected a dict with format {FORMAT!r}{hint}")
@@ -89,6 +87,12 @@ def load_model(
         cfg = ExperimentConfig.from_dict(ckpt["config"])
     except (KeyError, AttributeError, TypeError) as exc:
         raise CheckpointError(path, "config", f"not a valid ExperimentConfig ({exc})") from exc
+    from ..inference.grouping import check_inference_config
+
+    try:  # a bad stored value is the checkpoint's fault, not the command line's
+        check_inference_config(cfg)
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(path, "config", f"{exc.args[0] if exc.args else exc} (the value stored in the checkpoint)") from None
     categories = ckpt["categories"]
     have = cfg.model.num_classes
     if num_classes is not None and num_classes != have:

@@ -23,6 +23,7 @@ from torch import nn
 from ..errors import CheckpointError
 from .conv import Conv3d
 from .norm import encoder_norm
+from .safe_load import load_weights_only
 
 #: Output channels of stem conv 1, stem, layer1, layer2, layer3, layer4 at width 1.0.
 BASE_CHANNELS = (45, 64, 64, 128, 256, 512)
@@ -156,10 +157,7 @@ def read_encoder_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """
     if not os.path.isfile(path):
         raise CheckpointError(path, None, "encoder weights file not found (nothing is downloaded)")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling errors of every kind: report the file
-        raise CheckpointError(path, None, f"not a loadable torch state dict ({exc})") from exc
+    obj = load_weights_only(path)
     if isinstance(obj, dict):
         for wrapper in ("state_dict", "model"):
             if isinstance(obj.get(wrapper), dict):

@@ -191,10 +191,13 @@ class Trainer:
         dataset = open_dataset(split, ytvis=ytvis_root, davis=davis_root)
         if len(dataset) == 0:
             raise TagvisError(f"split {split!r} has no videos")
+        dataset.check_files()  # every listed frame on disk before step 1, not when a clip first samples it
         self.categories = [dict(c) for c in dataset.categories]
         self.cfg = apply_overrides(cfg, {"model.num_classes": len(self.categories)})
         check_config(self.cfg)
         t = self.cfg.train
+        if t.val_every > 0:  # the validation split too, before step 1
+            open_dataset(t.val_split, ytvis=ytvis_root, davis=davis_root).check_files()
         self.device = ctx.device
         configure_backends(t, self.device)
         self.precision = resolve_precision(t.precision, self.device, "train.precision")

@@ -159,7 +159,10 @@ def test_a_failing_notebook_stops_the_run_naming_notebook_and_cell(tmp_path):
     message = str(info.value)
     assert info.value.cell_index == 2  # the failing cell's index in the source notebook
     assert message.startswith("01_broken.ipynb: cell 2 (0-based, as in the source notebook): ValueError: boom in smoke")
-    executed = nbformat.read(tmp_path / "runs" / "smoke" / "notebooks" / "01_broken.ipynb", as_version=4)
+    out_dir = tmp_path / "runs" / "smoke" / "notebooks"
+    assert sorted(p.name for p in out_dir.iterdir()) == ["01_broken.failed.ipynb"]  # no half-executed output
+    assert info.value.output == out_dir / "01_broken.failed.ipynb"
+    executed = nbformat.read(out_dir / "01_broken.failed.ipynb", as_version=4)
     failed = [c for c in executed.cells if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
     assert [c.source for c in failed] == ["raise ValueError('boom in ' + profile)"]  # kept with its traceback
     assert not (tmp_path / "ran").exists()  # the run stopped there
