@@ -32,7 +32,7 @@ import numpy as np
 import pycocotools.mask as mask_utils
 
 from ..errors import TagvisError
-from .ytvis_io import _load
+from .ytvis_io import _load, load_ground_truth, load_results
 
 ERROR_KINDS = ("merged", "split", "missed", "poor_mask")
 
@@ -86,17 +86,23 @@ def _track(segs: list, length: int, height: int, width: int, where: str) -> np.n
 
 def diagnose_ytvis(gt_json: str | os.PathLike | dict, results_json: str | os.PathLike | list,
                    iou_threshold: float = 0.5, score_threshold: float = 0.1) -> Diagnosis:
-    """Diagnose ``results_json`` (list of {video_id, category_id, score, segmentations}) on ``gt_json``."""
+    """Diagnose ``results_json`` (list of {video_id, category_id, score, segmentations}) on ``gt_json``.
+
+    Both are checked as :func:`~tagvis_lib.metrics.evaluate_ytvis` checks them (a
+    :class:`DataFormatError` names the file and entry); results of categories the ground truth does
+    not list are left out, with the same warning.
+    """
     gt, gt_name = _load(gt_json, "ground truth")
     results, res_name = _load(results_json, "results")
+    # the evaluation's checks first (fields, RLE totals, sizes): a bad entry is named, never decoded
+    load_results(results, load_ground_truth(gt))
     videos = {v["id"]: v for v in gt["videos"]}
     category_ids = sorted(c["id"] for c in gt["categories"])
     column = {c: i for i, c in enumerate(category_ids)}
     by_video: dict[int, list] = {}
     for i, r in enumerate(results):
-        if r.get("video_id") not in videos:
-            raise TagvisError(f"{res_name}: [{i}].video_id {r.get('video_id')!r} is not a video of {gt_name}")
-        by_video.setdefault(r["video_id"], []).append((i, r))
+        if r["category_id"] in column:  # others are left out, as the evaluation leaves them out
+            by_video.setdefault(r["video_id"], []).append((i, r))
     anns: dict[int, list] = {}
     for a in gt["annotations"]:
         anns.setdefault(a["video_id"], []).append(a)

@@ -36,7 +36,8 @@ def _case():
     gts = [(1, 1, a), (1, 1, b), (2, 2, c), (2, 3, d), (2, 1, e), (3, 2, f)]
     gt = {"videos": [{"id": v, "height": H, "width": W, "length": T} for v in (1, 2, 3)],
           "categories": [{"id": i, "name": str(i)} for i in (1, 2, 3)],
-          "annotations": [{"id": i + 1, "video_id": v, "category_id": cat, "segmentations": _segs(m)}
+          "annotations": [{"id": i + 1, "video_id": v, "category_id": cat, "segmentations": _segs(m),
+                           "areas": [int(m[t].sum()) or None for t in range(T)]}
                           for i, (v, cat, m) in enumerate(gts)]}
     res = [
         {"video_id": 1, "category_id": 1, "score": 0.9, "segmentations": _segs(a | b | _box(0, 10, 20, 22))},  # merge
@@ -79,5 +80,26 @@ def test_perfect_predictions_have_no_errors():
 def test_a_result_for_an_unknown_video_is_named():
     gt, res, _ = _case()
     res[0]["video_id"] = 9
-    with pytest.raises(TagvisError, match=r"\[0\]\.video_id 9"):
+    with pytest.raises(TagvisError, match=r"\[0\]\.video_id.*9"):
         diagnose_ytvis(gt, res)
+
+
+def test_bad_entries_are_named_before_decoding_and_unknown_categories_left_out():
+    import warnings
+
+    from tagvis_lib.errors import DataFormatError, DataWarning
+
+    gt, res, _ = _case()
+    bad = [dict(r) for r in res]
+    bad[0] = {**bad[0], "segmentations": [{"size": s["size"], "counts": "garbage!!"} if s else s
+                                          for s in bad[0]["segmentations"]]}
+    with pytest.raises(DataFormatError, match=r"\[0\]\.segmentations\[\d+\]\.counts"):
+        diagnose_ytvis(gt, bad)
+    extra = res + [{**res[0], "category_id": 987}]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = diagnose_ytvis(gt, extra)
+    assert any(issubclass(w.category, DataWarning) and "987" in str(w.message) for w in caught)
+    want = diagnose_ytvis(gt, res)
+    assert got.errors == want.errors and got.false_positives == want.false_positives
+    np.testing.assert_array_equal(got.confusion, want.confusion)
