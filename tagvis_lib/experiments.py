@@ -6,7 +6,8 @@ run directory and makes it when it is missing. Layout of a run directory (``runs
     data/              the embedded benchmark (ytvis/, DAVIS/, benchmark.json) when no dataset is given
     train/             the main run: config.json, metrics.jsonl, checkpoint_last.pt, model_final.pt
     eval/              results of Tables I and II and their metrics.json
-    ablations/<row>/   one training run per Table III row; ablations/metrics.json
+    ablations/<row>/seed<k>/   one training run per Table III row and seed (:mod:`tagvis_lib.sweep`);
+                       ablations/results.json gathers their records
 
 Steps that take a while take ``progress``: True or False, or None (the default) for progress bars only
 where they can be seen (a terminal, or a notebook with a widget frontend; not a headless papermill run,
@@ -29,7 +30,6 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import torch
 
-from .ablations import TABLE3_ABLATIONS
 from .choices import open_points  # noqa: F401  (re-exported for the notebooks)
 from .config import ExperimentConfig, apply_overrides, profile_config
 from .errors import TagvisError
@@ -51,6 +51,8 @@ ABLATION_BUDGETS: dict[str, dict[str, Any]] = {
     "cpu": {"train.max_steps": 300},
     "paper": {},
 }
+#: Training seeds of every Table III row per profile: the same seeds for every row (a paired design).
+ABLATION_SEEDS: dict[str, tuple[int, ...]] = {"smoke": (0,), "cpu": (0, 1, 2), "paper": (0, 1, 2)}
 TRAIN_DIR, EVAL_DIR, ABLATION_DIR, DATA_DIR = "train", "eval", "ablations", "data"
 FINAL = "model_final.pt"
 
@@ -307,34 +309,3 @@ def evaluate_davis_run(checkpoint: str | os.PathLike, davis_root: str | os.PathL
 def row_slug(row: str) -> str:
     """Folder name of a Table III row: ``"Tag-Based Attention + Connector"`` -> ``tag_based_attention_connector``."""
     return re.sub(r"[^a-z0-9]+", "_", row.lower()).strip("_")
-
-
-def run_table3(base_cfg: ExperimentConfig, data: DataPaths, budget: Mapping[str, Any], run_dir: str | os.PathLike,
-               rows: Iterable[str] | None = None, progress: bool | None = None) -> dict[str, dict[str, float]]:
-    """Train and evaluate every Table III row (or ``rows``) with the same ``budget``.
-
-    Each row is ``base_cfg`` + the row's overrides (:data:`TABLE3_ABLATIONS`) + ``budget`` (dotted
-    overrides, e.g. ``{"train.max_steps": 40}``), trained on DAVIS ``data.davis_train`` into
-    ``run_dir/<row slug>/`` (finished rows are reused) and scored on ``data.davis_test`` (the reported split).
-    ``run_dir/metrics.json`` is rewritten after every row with the budget and, per row, the DAVIS
-    metrics, steps, training seconds and parameter count. Returns ``{row: DAVIS metrics (0-1)}``.
-    """
-    from .model import load_model
-
-    run_dir = Path(run_dir)
-    names = list(TABLE3_ABLATIONS) if rows is None else list(rows)
-    unknown = [r for r in names if r not in TABLE3_ABLATIONS]
-    if unknown:
-        raise KeyError(f"rows not in Table III: {unknown}")
-    record: dict[str, Any] = {"budget": dict(budget), "profile": base_cfg.profile, "rows": {}}
-    for row in names:
-        cfg = apply_overrides(apply_overrides(base_cfg, TABLE3_ABLATIONS[row]), dict(budget))
-        row_dir = run_dir / row_slug(row)
-        summary = train_or_resume(cfg, row_dir, davis_root=data.davis_root, split=data.davis_train, progress=progress)
-        scored = evaluate_davis_run(row_dir / FINAL, data.davis_root, data.davis_test, row_dir,
-                                    device=cfg.train.device, progress=progress)
-        parameters = sum(p.numel() for p in load_model(row_dir / FINAL)[0].parameters())
-        record["rows"][row] = {"metrics": scored["metrics"], "steps": summary["steps"], "train_seconds": summary["seconds"],
-                               "reused": summary["reused"], "parameters": parameters, "overrides": TABLE3_ABLATIONS[row]}
-        write_json(run_dir / "metrics.json", record, indent=1)
-    return {row: record["rows"][row]["metrics"] for row in names}

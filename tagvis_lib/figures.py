@@ -111,8 +111,8 @@ def tagging_terms_figure(sweeps: Mapping[str, Mapping[str, np.ndarray]], margin:
 def table3_figure(rows: Sequence[Mapping[str, Any]]) -> Figure:
     """Horizontal bars of J&F per Table III row: the paper's value beside ours.
 
-    ``rows`` are :func:`tagvis_lib.reporting.table3_rows` (keys ``w/o``, ``J&F (paper)``, ``J&F``);
-    a row not measured has no bar of ours.
+    ``rows`` are :func:`tagvis_lib.reporting.table3_rows` (keys ``w/o``, ``J&F (paper)``, ``J&F``,
+    ``J&F 95% CI``); a row not measured has no bar of ours, one with an interval an error bar.
     """
     names = [r["w/o"] for r in rows]
     paper = np.array([r["J&F (paper)"] for r in rows], dtype=np.float64)
@@ -121,7 +121,11 @@ def table3_figure(rows: Sequence[Mapping[str, Any]]) -> Figure:
     fig = Figure(figsize=(8, 0.42 * len(rows) + 1.2))
     ax = fig.add_subplot()
     ax.barh(y + 0.2, paper, height=0.38, color=PAPER, label="paper (DAVIS'19 val)")
-    ax.barh(y - 0.2, np.nan_to_num(ours), height=0.38, color=OURS, label="this run")
+    ax.barh(y - 0.2, np.nan_to_num(ours), height=0.38, color=OURS, label="this run (mean of the seeds)")
+    bounds = [_interval(r.get("J&F 95% CI")) for r in rows]
+    for yy, value, bound in zip(y, ours, bounds):
+        if bound is not None and np.isfinite(value):
+            ax.errorbar(value, yy - 0.2, xerr=[[value - bound[0]], [bound[1] - value]], color="black", capsize=2, lw=0.8)
     for yy, value in zip(y, ours):
         if np.isfinite(value):
             ax.text(value + 0.5, yy - 0.2, f"{value:.1f}", va="center", fontsize=7)
@@ -132,6 +136,14 @@ def table3_figure(rows: Sequence[Mapping[str, Any]]) -> Figure:
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def _interval(text: Any) -> tuple[float, float] | None:
+    """``"[low, high]"`` (a table cell) -> (low, high); None for an empty cell."""
+    if not text:
+        return None
+    low, high = str(text).strip("[]").split(",")
+    return float(low), float(high)
 
 
 def presence_figure(present: np.ndarray, names: Sequence[str], colors: np.ndarray | None = None) -> Figure:

@@ -40,7 +40,8 @@ TABLE1_COLUMNS = ["Method", "Source", "mAP", "AP@50", "AP@75", "AR@1", "AR@10"]
 #: "video fps": every frame of the video per second, end to end (the paper's column, which it does not
 #: define further); "network fps": frames through the network per second of network time (ours only).
 TABLE2_COLUMNS = ["Method", "Source", "J&F", "J-Mean", "F-Mean", "video fps", "network fps", "Device"]
-TABLE3_COLUMNS = ["Group", "w/o", "J&F (paper)", "J (paper)", "F (paper)", "J&F", "J-Mean", "F-Mean"]
+TABLE3_COLUMNS = ["Group", "w/o", "J&F (paper)", "J (paper)", "F (paper)", "J&F", "J&F 95% CI", "J-Mean", "F-Mean",
+                  "seeds", "ΔJ&F vs Ours", "Δ 95% CI", "differs"]
 
 
 def _pct(value: float | None) -> float | None:
@@ -67,21 +68,77 @@ def table2_rows(measured: Mapping[str, float], video_fps: float, network_fps: fl
     return rows
 
 
-def table3_rows(measured: Mapping[str, Mapping[str, float]]) -> list[dict[str, Any]]:
-    """Table III: every row of the paper in its order, paper values beside ``measured[row]``.
+def mean_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float | None, float | None]:
+    """Mean and Student-t ``level`` interval of ``values`` (seeds); the interval is None for one value."""
+    import numpy as np
+    from scipy import stats
 
-    ``measured`` maps a :data:`TABLE3_ABLATIONS` row name to DAVIS metrics (0-1 scale); a row not
-    measured is shown empty.
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0:
+        raise ValueError("no values")
+    mean = float(x.mean())
+    if x.size < 2:
+        return mean, None, None
+    half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    return mean, mean - half, mean + half
+
+
+def paired_differences(records: Sequence[Mapping[str, Any]], metric: str = "J&F-Mean",
+                       base: str = "Ours") -> dict[str, dict[str, Any]]:
+    """Per Table III row: seeds, mean and 95% interval of ``metric``, and the paired difference to ``base``.
+
+    ``records``: one per (row, seed) with ``row``, ``seed`` and ``metrics`` (0-1), as
+    :func:`tagvis_lib.sweep.collect` writes them. The difference of a row uses the seeds it shares
+    with ``base`` (same seed = same initialisation and data order): ``diff`` mean and interval,
+    ``pairs`` their count, ``differs`` True/False when the interval excludes/includes 0 (None
+    with fewer than 2 pairs).
     """
-    unknown = set(measured) - set(TABLE3_ABLATIONS)
-    if unknown:
-        raise KeyError(f"rows not in Table III: {sorted(unknown)}")
+    by_row: dict[str, dict[int, float]] = {}
+    for r in records:
+        if r["row"] not in TABLE3_ABLATIONS:
+            raise KeyError(f"rows not in Table III: {r['row']!r}")
+        seeds = by_row.setdefault(r["row"], {})
+        if int(r["seed"]) in seeds:
+            raise ValueError(f"row {r['row']!r} has seed {r['seed']} twice")
+        seeds[int(r["seed"])] = float(r["metrics"][metric])
+    reference = by_row.get(base, {})
+    out: dict[str, dict[str, Any]] = {}
+    for row, seeds in by_row.items():
+        mean, low, high = mean_interval(list(seeds.values()))
+        entry: dict[str, Any] = {"seeds": sorted(seeds), "mean": mean, "low": low, "high": high}
+        shared = sorted(set(seeds) & set(reference))
+        if row != base and shared:
+            d_mean, d_low, d_high = mean_interval([seeds[k] - reference[k] for k in shared])
+            entry.update(diff=d_mean, diff_low=d_low, diff_high=d_high, pairs=len(shared),
+                         differs=None if d_low is None else not d_low <= 0.0 <= d_high)
+        out[row] = entry
+    return out
+
+
+def _pct_interval(low: float | None, high: float | None) -> str | None:
+    return None if low is None else f"[{100 * low:.1f}, {100 * high:.1f}]"
+
+
+def table3_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Table III: every row of the paper in its order, paper values beside the seeds' mean and intervals.
+
+    ``records`` as for :func:`paired_differences` (one per row and seed); a row not measured is
+    shown empty. Columns :data:`TABLE3_COLUMNS`: J&F, J-Mean, F-Mean are means over the seeds (in
+    %), ``J&F 95% CI`` their Student-t interval, ``seeds`` the count, ``ΔJ&F vs Ours`` the mean
+    paired difference with its interval, ``differs`` yes/no (interval excludes 0) or "-" (one pair).
+    """
+    jf = paired_differences(records, "J&F-Mean")
+    means = {m: {row: v["mean"] for row, v in paired_differences(records, m).items()} for m in ("J-Mean", "F-Mean")}
     rows = []
     for name in TABLE3_ABLATIONS:
-        m = measured.get(name, {})
+        e = jf.get(name, {})
+        differs = e.get("differs")
         rows.append(dict(zip(TABLE3_COLUMNS, (
             TABLE3_GROUPS[name], name, *PAPER_TABLE3[name],
-            _pct(m.get("J&F-Mean")), _pct(m.get("J-Mean")), _pct(m.get("F-Mean")),
+            _pct(e.get("mean")), _pct_interval(e.get("low"), e.get("high")),
+            _pct(means["J-Mean"].get(name)), _pct(means["F-Mean"].get(name)), len(e.get("seeds", [])) or None,
+            None if "diff" not in e else round(100 * e["diff"], 1), _pct_interval(e.get("diff_low"), e.get("diff_high")),
+            None if "diff" not in e else ("-" if differs is None else "yes" if differs else "no"),
         ))))
     return rows
 

@@ -26,12 +26,16 @@ def test_loss_curves_one_panel_per_term():
 
 
 def test_table3_chart_has_paper_and_measured_bars():
-    measured = {"Ours": {"J&F-Mean": 0.5, "J-Mean": 0.4, "F-Mean": 0.6}}
+    measured = [{"row": "Ours", "seed": 0, "metrics": {"J&F-Mean": 0.5, "J-Mean": 0.4, "F-Mean": 0.6}}]
     fig = table3_figure(table3_rows(measured))
     bars = fig.axes[0].patches
     assert len(bars) == 2 * len(TABLE3_ABLATIONS)
     assert sorted(b.get_width() for b in bars)[-1] == 74.3  # the paper's full model
     assert any(abs(b.get_width() - 50.0) < 1e-9 for b in bars)
+    three = [{"row": "Ours", "seed": k, "metrics": {"J&F-Mean": v, "J-Mean": v, "F-Mean": v}} for k, v in enumerate((0.4, 0.5, 0.6))]
+    fig = table3_figure(table3_rows(three))
+    (bar,) = fig.axes[0].containers[-1].lines[2][0].get_segments()  # the error bar of "Ours"
+    assert bar[0][0] < 50.0 < bar[1][0]
 
 
 def test_other_figures_draw():

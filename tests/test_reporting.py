@@ -3,6 +3,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 
 from tagvis_lib.ablations import PAPER_TABLE3, TABLE3_ABLATIONS
@@ -30,19 +31,50 @@ def test_table2_has_fps_and_device(tmp_path):
     assert rows[-1]["video fps"] == "123.5" and rows[-1]["network fps"] == "45.7" and rows[-1]["Device"] == "cpu" and rows[-1]["J&F"] == "65.5"
 
 
+def _records(values: dict[str, list[float]]) -> list[dict]:
+    return [{"row": row, "seed": k, "metrics": {"J&F-Mean": v, "J-Mean": v - 0.05, "F-Mean": v + 0.05}}
+            for row, vs in values.items() for k, v in enumerate(vs)]
+
+
 def test_table3_every_paper_row_in_order_and_changes_with_the_run(tmp_path):
-    measured = {"Ours": {"J&F-Mean": 0.7, "J-Mean": 0.65, "F-Mean": 0.75}, "L_spectra": {"J&F-Mean": 0.5, "J-Mean": 0.4, "F-Mean": 0.6}}
-    rows = read_table(write_table(table3_rows(measured), TABLE3_COLUMNS, tmp_path, "t3")[1])
+    records = _records({"Ours": [0.7], "L_spectra": [0.5]})
+    rows = read_table(write_table(table3_rows(records), TABLE3_COLUMNS, tmp_path, "t3")[1])
     assert [r["w/o"] for r in rows] == list(TABLE3_ABLATIONS)
     by = {r["w/o"]: r for r in rows}
     assert float(by["Ours"]["J&F"]) == 70.0 and float(by["L_spectra"]["J&F"]) == 50.0
-    assert by["Self-Attention"]["J&F"] == ""
+    assert by["Self-Attention"]["J&F"] == "" and by["Ours"]["seeds"] == "1"
+    assert by["L_spectra"]["ΔJ&F vs Ours"] == "-20.0" and by["L_spectra"]["differs"] == "-"  # one pair: no interval
     assert float(by["Ours"]["J&F (paper)"]) == PAPER_TABLE3["Ours"][0]
-    measured["Ours"]["J&F-Mean"] = 0.1
-    rows2 = read_table(write_table(table3_rows(measured), TABLE3_COLUMNS, tmp_path, "t3")[1])
+    records[0]["metrics"]["J&F-Mean"] = 0.1
+    rows2 = read_table(write_table(table3_rows(records), TABLE3_COLUMNS, tmp_path, "t3")[1])
     assert float({r["w/o"]: r for r in rows2}["Ours"]["J&F"]) == 10.0
     with pytest.raises(KeyError):
-        table3_rows({"not a row": {}})
+        table3_rows([{"row": "not a row", "seed": 0, "metrics": {"J&F-Mean": 0.1}}])
+
+
+def test_paired_differences_by_hand():
+    from scipy import stats
+
+    from tagvis_lib.reporting import mean_interval, paired_differences
+
+    # L_spectra is 0.1 below Ours on every seed, with seed noise of 0.2: a clear paired difference
+    ours, worse = [0.5, 0.7, 0.6], [0.4, 0.6, 0.5]
+    noisy = [0.55, 0.62, 0.7]  # differences -0.05 -0.08 +0.10: interval spans 0
+    d = paired_differences(_records({"Ours": ours, "L_spectra": worse, "L_specter": noisy}))
+    assert d["L_spectra"]["diff"] == pytest.approx(-0.1) and d["L_spectra"]["differs"] is True
+    assert d["L_spectra"]["diff_high"] - d["L_spectra"]["diff_low"] == pytest.approx(0.0, abs=1e-12)
+    diffs = np.array(noisy) - np.array(ours)
+    half = stats.t.ppf(0.975, 2) * diffs.std(ddof=1) / np.sqrt(3)
+    assert d["L_specter"]["diff_low"] == pytest.approx(diffs.mean() - half) and d["L_specter"]["differs"] is False
+    assert d["Ours"]["seeds"] == [0, 1, 2] and "diff" not in d["Ours"]
+    mean, low, high = mean_interval(ours)
+    assert (d["Ours"]["mean"], d["Ours"]["low"], d["Ours"]["high"]) == (mean, low, high)
+    assert mean_interval([0.3]) == (0.3, None, None)
+    with pytest.raises(ValueError, match="twice"):
+        paired_differences(_records({"Ours": [0.5]}) * 2)
+    rows = {r["w/o"]: r for r in table3_rows(_records({"Ours": ours, "L_spectra": worse}))}
+    assert rows["L_spectra"]["differs"] == "yes" and rows["L_spectra"]["seeds"] == 3
+    assert rows["Ours"]["J&F 95% CI"] == f"[{100 * low:.1f}, {100 * high:.1f}]"
 
 
 def test_save_figure_writes_png_and_pdf(tmp_path):

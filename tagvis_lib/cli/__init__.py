@@ -11,7 +11,7 @@ import sys
 import warnings
 
 #: Subcommand modules, in the order ``tagvis --help`` lists them.
-COMMANDS = ["synth", "data_check", "split", "train", "predict", "evaluate", "reproduce"]
+COMMANDS = ["synth", "data_check", "split", "train", "predict", "evaluate", "ablate", "reproduce"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -108,16 +108,23 @@ def test_04_evaluation_tables_hold_the_paper_rows_and_this_runs_numbers(tmp_path
 
 
 def test_05_ablations_every_row_with_the_same_budget(tmp_path):
+    from tagvis_lib.reporting import paired_differences
+
     run_dir, figures, _ = run(tmp_path, "05")
-    raw = json.loads((run_dir / "ablations" / "metrics.json").read_text())
-    assert list(raw["rows"]) == list(TABLE3_ABLATIONS)
-    assert {r["steps"] for r in raw["rows"].values()} == {raw["budget"]["train.max_steps"]}
+    records = json.loads((run_dir / "ablations" / "results.json").read_text())
+    assert sorted(r["row"] for r in records) == sorted(TABLE3_ABLATIONS)  # one seed at smoke
+    assert len({r["steps"] for r in records}) == 1 and {r["eval_split"] for r in records} == {"test-dev"}
     table = read_table(figures / "table3.csv")
     assert [r["w/o"] for r in table] == list(TABLE3_ABLATIONS)
+    by_row = {r["row"]: r for r in records}
+    stats = paired_differences(records)
     for row in table:
         assert float(row["J&F (paper)"]) == PAPER_TABLE3[row["w/o"]][0]
-        measured = raw["rows"][row["w/o"]]["metrics"]
+        measured = by_row[row["w/o"]]["metrics"]
         assert [row[c] for c in ("J&F", "J-Mean", "F-Mean")] == [pct(measured[k]) for k in ("J&F-Mean", "J-Mean", "F-Mean")]
+        assert row["seeds"] == "1" and row["J&F 95% CI"] == ""  # one seed: no interval
+        if row["w/o"] != "Ours":
+            assert row["differs"] == "-" and float(row["ΔJ&F vs Ours"]) == round(100 * stats[row["w/o"]]["diff"], 1)
     assert_figures(figures, "table3")
 
 
