@@ -1,4 +1,4 @@
-# Two commands do everything on a fresh machine (Python 3.10+ and pip):
+# Two commands do everything on a fresh machine (Python 3.11+ and pip):
 #   make reproduce   all notebooks through papermill at PROFILE (default cpu), tables and figures in figures/
 #   make test        the whole test suite (pytest, notebooks included at the smoke profile)
 PYTHON ?= python3
