@@ -29,16 +29,25 @@ CMAP = "turbo"
 
 
 def frontend_attached() -> bool:
-    """Whether a widget-capable frontend (JupyterLab, Notebook 7) talks to this kernel.
+    """Whether an interactive frontend (JupyterLab, Notebook 7, VS Code) runs this kernel's cells.
 
-    The ipywidgets 8 frontend opens the ``jupyter.widget.control`` comm when it connects to a kernel;
-    headless executions (papermill, nbconvert) never do.
+    Such a frontend sends execute requests that allow stdin (``input()`` works there); headless
+    executions through nbclient (papermill, ``nbconvert --execute``) never do. The ipywidgets
+    control comm counts too where a frontend opens it (JupyterLab 4 with ipywidgets 8.1 does not,
+    so it cannot be the test on its own). False outside a kernel.
     """
     try:
         from ipywidgets import Widget
     except ImportError:
         return False
-    return getattr(Widget, "_control_comm", None) is not None
+    if getattr(Widget, "_control_comm", None) is not None:
+        return True
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    kernel = getattr(get_ipython(), "kernel", None)
+    return bool(getattr(kernel, "_allow_stdin", False))
 
 
 def live_output() -> bool:

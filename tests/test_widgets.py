@@ -55,3 +55,16 @@ def test_viewer_is_static_when_headless_and_a_widget_on_request(video):
     controls.children[1].value = 5  # frame slider
     controls.children[2].value = "tags"
     assert image.value[:4] == b"\x89PNG"
+
+
+def test_an_interactive_frontend_is_told_from_a_headless_execution(monkeypatch):
+    """JupyterLab's execute requests allow stdin, nbclient's (papermill) do not."""
+    import types
+
+    import IPython
+
+    kernel = types.SimpleNamespace(_allow_stdin=False)
+    monkeypatch.setattr(IPython, "get_ipython", lambda: types.SimpleNamespace(kernel=kernel))
+    assert not frontend_attached() and not live_output()  # papermill: static images, no progress bars
+    kernel._allow_stdin = True
+    assert frontend_attached() and live_output()  # JupyterLab: the widget, progress bars
