@@ -120,12 +120,17 @@ def _run_and_move(page, base, token, work, shot):
     page.wait_for_function(f"({PANEL}) !== null && ({PANEL}).sessionContext.session?.kernel?.status === 'idle'",
                            timeout=90_000)  # the kernel has started and is idle
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    page.wait_for_function(  # every code cell of the notebook model has run, and the kernel is idle again
+    page.wait_for_function(  # the kernel is idle again, and every code cell has run or one has failed
         f"""() => {{
             const panel = {PANEL};
             const cells = [...panel.content.model.cells].filter(c => c.type === 'code');
-            return cells.every(c => c.executionCount !== null) && panel.sessionContext.session.kernel.status === 'idle';
+            const failed = cells.some(c => c.outputs.toJSON().some(o => o.output_type === 'error'));
+            const ran = cells.every(c => c.executionCount !== null);
+            return (ran || failed) && panel.sessionContext.session.kernel.status === 'idle';
         }}""", timeout=RUN_ALL_SECONDS * 1000)
+    failures = page.evaluate(f"""() => [...({PANEL}).content.model.cells].flatMap(c => c.type === 'code' ?
+        c.outputs.toJSON().filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue) : [])""")
+    assert not failures, f"cells failed in JupyterLab: {failures}"
     errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
                           " >> text=Traceback").count()
     image = page.locator(".widget-image").last
