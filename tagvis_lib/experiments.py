@@ -141,14 +141,13 @@ def training_clip(dataset: Any, cfg: ExperimentConfig, index: int = 0, epoch: in
     Returns ``frames`` uint8 (T, H, W, 3) (augmented, Kinetics normalisation undone), ``instance_ids``
     int64 (T, H, W) (0 background, 1..N, 255 ignored), ``valid`` bool (T,), ``frame_indices`` int64 (T,).
     """
-    from .constants import KINETICS_MEAN, KINETICS_STD
+    from .data.normalization import denormalize
     from .data.torch_dataset import ClipDataset
 
     clips = ClipDataset(dataset, cfg.data, train=True, seed=cfg.train.seed)
     clips.set_epoch(epoch)
     item = clips[index]
-    mean, std = (torch.tensor(v).view(3, 1, 1, 1) for v in (KINETICS_MEAN, KINETICS_STD))
-    frames = ((item["frames"] * std + mean) * 255).clamp(0, 255).round().to(torch.uint8)
+    frames = denormalize(item["frames"], channel_dim=0)
     return {"frames": frames.permute(1, 2, 3, 0).numpy(), "instance_ids": item["instance_ids"].numpy(),
             "valid": item["valid"].numpy(), "frame_indices": item["frame_indices"].numpy()}
 

@@ -24,12 +24,11 @@ import numpy as np
 import torch
 
 from ..config import DataConfig
-from ..constants import IGNORE_INDEX, KINETICS_MEAN, KINETICS_STD
+from ..constants import IGNORE_INDEX
 from .clips import augment_clip, draw_augment_params, identity_params, inference_indices, sample_train_indices
+from .normalization import normalize
 from .sample import VideoSample
 
-_MEAN = torch.tensor(KINETICS_MEAN).view(3, 1, 1, 1) * 255
-_STD = torch.tensor(KINETICS_STD).view(3, 1, 1, 1) * 255
 
 
 class ClipDataset(torch.utils.data.Dataset):
@@ -97,7 +96,7 @@ class ClipDataset(torch.utils.data.Dataset):
         lut[0] = 0
         lut[1:len(categories) + 1] = categories
         return {
-            "frames": ((frames.permute(1, 0, 2, 3) - _MEAN) / _STD).contiguous(),
+            "frames": normalize(frames.permute(1, 0, 2, 3), channel_dim=0).contiguous(),
             "instance_ids": instance_ids,
             "semantic": lut[instance_ids],
             "categories": categories,

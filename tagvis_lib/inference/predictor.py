@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ExperimentConfig
-from ..constants import KINETICS_MEAN, KINETICS_STD
+from ..data.normalization import normalize
 from ..data.clips import inference_indices, interpolation_sources
 from ..model.precision import autocast, resolve_precision
 from .grouping import ClipGroups, InstanceStats, check_inference_config, group_clip, grouping_bandwidth
@@ -122,9 +122,7 @@ def prepare_clip(frames: np.ndarray, size: tuple[int, int], device: torch.device
     x = torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 3, 1, 2).float() / 255.0
     if tuple(x.shape[-2:]) != tuple(size):
         x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
-    mean = torch.tensor(KINETICS_MEAN, device=device)[None, :, None, None]
-    std = torch.tensor(KINETICS_STD, device=device)[None, :, None, None]
-    return ((x - mean) / std).permute(1, 0, 2, 3)[None].contiguous()
+    return normalize(x, channel_dim=1, scale=1.0).permute(1, 0, 2, 3)[None].contiguous()
 
 
 def clip_plan(num_frames: int, cfg: ExperimentConfig) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -43,12 +43,12 @@ class TagVISObjective(nn.Module):
         tags, logits = output[0], output[1]
         terms = self.tagging(tags, batch["instance_ids"])
         terms["ce"] = semantic_cross_entropy(logits, batch["semantic"], background_weight=self.background_weight)
-        values = torch.stack([terms[name].detach() for name in NAMES])
-        finite = torch.isfinite(values)
-        if not bool(finite.all()):
-            bad = [name for name, ok in zip(NAMES, finite.tolist()) if not ok]
-            raise FloatingPointError(f"loss term {bad[0]!r} is not finite ({terms[bad[0]].item()})")
         used = [self.weights[name] * terms[name] for name in NAMES if self.weights[name] > 0]
         report = {name: terms[name] if self.weights[name] > 0 else terms[name].detach() for name in NAMES}
         report["total"] = torch.stack(used).sum()
+        order = [*NAMES, "total"]  # the one finite-loss check of training: every term, then their weighted sum
+        finite = torch.isfinite(torch.stack([report[name].detach() for name in order])).tolist()
+        if not all(finite):
+            bad = order[finite.index(False)]
+            raise FloatingPointError(f"loss term {bad!r} is not finite ({report[bad].item()})")
         return report
