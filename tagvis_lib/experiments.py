@@ -171,6 +171,34 @@ def inference_clip(num_frames: int, cfg: ExperimentConfig) -> tuple[np.ndarray, 
     return inference_indices(num_frames, cfg.inference.clip_length)
 
 
+# ------------------------------------------------------------------------------------ set-up
+@dataclass(frozen=True)
+class NotebookSetup:
+    """What every notebook derives from its parameters: folders, device, config."""
+
+    profile: str
+    run_dir: Path  #: everything the notebook makes or reuses (default ``../runs/<profile>``)
+    figures_dir: Path  #: tables and figures (created)
+    device: str  #: the resolved device name (``auto``: CUDA, then Apple MPS, then the CPU)
+    cfg: ExperimentConfig  #: the profile with the device, the seed and the overrides applied
+
+
+def setup(profile: str, run_dir: str | os.PathLike | None = None, figures_dir: str | os.PathLike = "../figures",
+          device: str = "auto", seed: int = 0, overrides: Mapping[str, Any] | Iterable[str] | None = None,
+          quiet: bool = False) -> NotebookSetup:
+    """The notebooks' first step: resolve the device (:func:`tagvis_lib.training.resolve_device`),
+    build the config, create the figures folder, and print one line saying what runs where."""
+    from .training import resolve_device
+
+    dev = str(resolve_device(device))
+    out = NotebookSetup(profile, Path(run_dir or f"../runs/{profile}"), Path(figures_dir), dev,
+                        experiment_config(profile, device=dev, seed=seed, overrides=overrides))
+    out.figures_dir.mkdir(parents=True, exist_ok=True)
+    if not quiet:
+        print(f"profile {profile!r} on {device_label(dev)}; run directory {out.run_dir}")
+    return out
+
+
 # ------------------------------------------------------------------------------------ training
 def experiment_config(profile: str, device: str = "auto", seed: int = 0,
                       overrides: Mapping[str, Any] | Iterable[str] | None = None) -> ExperimentConfig:

@@ -2,6 +2,7 @@
 import json
 import shlex
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -152,3 +153,15 @@ def test_row_slugs_are_distinct_folder_names():
 
 def test_device_label_names_the_cpu_threads():
     assert ex.device_label("cpu").startswith("cpu (")
+
+
+def test_setup_resolves_the_device_and_makes_the_figures_folder(tmp_path, capsys):
+    env = ex.setup("smoke", None, tmp_path / "figs", "auto", seed=3, overrides={"train.max_steps": 7})
+    assert env.device in ("cpu", "mps") or env.device.startswith("cuda")
+    assert env.run_dir == Path("../runs/smoke") and (tmp_path / "figs").is_dir()
+    assert env.cfg.train.seed == 3 and env.cfg.train.max_steps == 7 and env.cfg.train.device == env.device
+    assert "profile 'smoke' on" in capsys.readouterr().out
+    from tagvis_lib.errors import TagvisError
+
+    with pytest.raises(TagvisError, match="not a torch device"):
+        ex.setup("smoke", tmp_path, tmp_path / "figs", "nonsense")
