@@ -5,7 +5,7 @@ The public API: configs and profiles, the Table III ablations, the data readers 
 benchmark, the model, the losses, training, inference and both evaluations. Each name is imported
 on first use, so ``import tagvis_lib`` loads neither torch nor the other heavy dependencies.
 """
-from ._lazy import lazy_exports
+from .utils.lazy import lazy_exports
 
 __version__ = "0.1.0"
 

@@ -164,7 +164,7 @@ class ExperimentConfig:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the resolved config as JSON (atomically)."""
-        from .io_utils import write_json
+        from .utils.atomic import write_json
 
         write_json(path, self.to_dict(), indent=2)
 

@@ -1,4 +1,4 @@
-"""The notebook steps of tagvis_lib.experiments: data, training, evaluation, Table III."""
+"""The notebook steps of tagvis_lib.notebook.experiments: data, training, evaluation, Table III."""
 import json
 import shlex
 import shutil
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tagvis_lib import experiments as ex
+from tagvis_lib.notebook import experiments as ex
 from tagvis_lib.ablations import TABLE3_ABLATIONS
 from tagvis_lib.cli import main as tagvis
 from tagvis_lib.config import apply_overrides

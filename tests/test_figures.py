@@ -3,9 +3,9 @@ import numpy as np
 
 from tagvis_lib import TABLE3_ABLATIONS
 from tagvis_lib.data.clips import ClipIndices
-from tagvis_lib.figures import (clip_timeline_figure, loss_curves_figure, presence_figure, table3_figure,
+from tagvis_lib.notebook.figures import (clip_timeline_figure, loss_curves_figure, presence_figure, table3_figure,
                                 tag_maps_figure, tagging_terms_figure)
-from tagvis_lib.reporting import table3_rows
+from tagvis_lib.notebook.reporting import table3_rows
 
 
 def test_clip_timeline_has_a_row_per_clip_and_one_for_inference():

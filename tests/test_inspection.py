@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from tagvis_lib import TABLE3_ABLATIONS, build_model, profile_config
-from tagvis_lib.inspection import ablation_parameters, module_table, tagging_term_sweep, toy_tag_clip
+from tagvis_lib.notebook.inspection import ablation_parameters, module_table, tagging_term_sweep, toy_tag_clip
 
 
 @pytest.fixture(scope="module")

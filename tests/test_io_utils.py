@@ -4,7 +4,7 @@ import json
 import pytest
 
 from tagvis_lib.errors import DataFormatError
-from tagvis_lib.io_utils import atomic_open, write_json
+from tagvis_lib.utils.atomic import atomic_open, write_json
 
 
 def test_failed_write_keeps_the_old_file_and_no_temp(tmp_path):

@@ -52,3 +52,12 @@ def test_console_script_and_module_entry_point_agree():
     out = subprocess.run([sys.executable, "-m", "tagvis_lib", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
     assert "synth" in out.stdout and "data-check" in out.stdout
+
+
+def test_the_package_root_shows_the_papers_parts():
+    """At most 8 modules at the root; the paper's parts, the command and the notebook support as subpackages."""
+    pkg = ROOT / "tagvis_lib"
+    modules = sorted(p.name for p in pkg.glob("*.py") if p.name not in ("__init__.py", "__main__.py"))
+    assert len(modules) <= 8, modules
+    subpackages = sorted(p.name for p in pkg.iterdir() if (p / "__init__.py").exists())
+    assert subpackages == ["cli", "data", "inference", "losses", "metrics", "model", "notebook", "training", "utils"]

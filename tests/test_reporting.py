@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tagvis_lib.ablations import PAPER_TABLE3, TABLE3_ABLATIONS
-from tagvis_lib.reporting import (
+from tagvis_lib.notebook.reporting import (
     PAPER_TABLE1_ROWS, PAPER_TABLE2_ROWS, TABLE1_COLUMNS, TABLE2_COLUMNS, TABLE3_COLUMNS,
     read_table, save_figure, table1_rows, table2_rows, table3_rows, write_table,
 )
@@ -55,7 +55,7 @@ def test_table3_every_paper_row_in_order_and_changes_with_the_run(tmp_path):
 def test_paired_differences_by_hand():
     from scipy import stats
 
-    from tagvis_lib.reporting import mean_interval, paired_differences
+    from tagvis_lib.notebook.reporting import mean_interval, paired_differences
 
     # L_spectra is 0.1 below Ours on every seed, with seed noise of 0.2: a clear paired difference
     ours, worse = [0.5, 0.7, 0.6], [0.4, 0.6, 0.5]
@@ -90,7 +90,7 @@ def test_diagnosis_and_confusion_rows():
     import numpy as np
 
     from tagvis_lib.metrics.diagnostics import Diagnosis
-    from tagvis_lib.reporting import confusion_rows, diagnosis_rows
+    from tagvis_lib.notebook.reporting import confusion_rows, diagnosis_rows
 
     d = Diagnosis([1, 2], np.array([0.9, 0.2, 0.6]), np.array([1, 2, 2]), 0.5,
                   np.array([[1, 0, 0], [1, 0, 1]]), {"merged": 1, "split": 0, "missed": 0, "poor_mask": 0}, 2, 2)

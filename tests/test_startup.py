@@ -124,7 +124,7 @@ def test_subpackages_are_attributes_of_the_package():
 
 
 def test_a_name_exported_twice_is_refused():
-    from tagvis_lib._lazy import lazy_exports
+    from tagvis_lib.utils.lazy import lazy_exports
 
     with pytest.raises(ValueError, match="exported twice"):
         lazy_exports("tagvis_lib", {".config": ["ModelConfig"], ".errors": ["TagvisError as ModelConfig"]})
@@ -155,6 +155,6 @@ def test_clear_assignment_is_scipys_answer_and_ties_go_to_scipy():
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
 def test_keep_freed_memory_sets_the_glibc_thresholds():
-    from tagvis_lib._malloc import keep_freed_memory
+    from tagvis_lib.utils.malloc import keep_freed_memory
 
     assert keep_freed_memory() is True

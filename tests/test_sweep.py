@@ -1,11 +1,11 @@
-"""tagvis ablate / tagvis_lib.sweep: rows x seeds as jobs, reused on a rerun, inline, local and SLURM."""
+"""tagvis ablate / tagvis_lib.training.sweep: rows x seeds as jobs, reused on a rerun, inline, local and SLURM."""
 import json
 import os
 
 import pytest
 
 from tagvis_lib.cli import main
-from tagvis_lib.sweep import LauncherConfig, collect, finished, make_jobs, read_results, run_jobs
+from tagvis_lib.training.sweep import LauncherConfig, collect, finished, make_jobs, read_results, run_jobs
 
 pytestmark = pytest.mark.slow
 ROWS = ["Ours", "L_spectra"]

@@ -1,11 +1,11 @@
-"""Figures and overlays of tagvis_lib.viz: colours by tag, overlays, figures, mp4 and GIF files."""
+"""Figures and overlays of tagvis_lib.notebook.figures: colours by tag, overlays, figures, mp4 and GIF files."""
 import av
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from tagvis_lib import viz
+from tagvis_lib.notebook import figures as viz
 
 
 def moving_square(length: int = 6, height: int = 30, width: int = 41) -> tuple[np.ndarray, np.ndarray]:

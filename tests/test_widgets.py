@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from tagvis_lib.inference import TagSummary, VideoPrediction
-from tagvis_lib.widgets import VIEWS, clip_viewer, frontend_attached, instance_names, live_output, render_view
+from tagvis_lib.notebook.widgets import VIEWS, clip_viewer, frontend_attached, instance_names, live_output, render_view
 
 
 @pytest.fixture()

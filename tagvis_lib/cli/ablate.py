@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import TagvisError
-    from ..sweep import LauncherConfig, make_jobs, run_jobs
+    from ..training.sweep import LauncherConfig, make_jobs, run_jobs
     from ..training.trainer import check_config
 
     try:

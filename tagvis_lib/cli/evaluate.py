@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_ytvis(args: argparse.Namespace) -> int:
-    from .._malloc import keep_freed_memory
+    from ..utils.malloc import keep_freed_memory
     from ..metrics import evaluate_ytvis
 
     keep_freed_memory()
@@ -43,7 +43,7 @@ def run_ytvis(args: argparse.Namespace) -> int:
 
 
 def run_davis(args: argparse.Namespace) -> int:
-    from .._malloc import keep_freed_memory
+    from ..utils.malloc import keep_freed_memory
     from ..metrics import evaluate_davis
 
     keep_freed_memory()

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..config import ExperimentConfig, apply_overrides
 from ..errors import TagvisError
-from ..outputs import check_files, staged_folder
+from .outputs import check_files, staged_folder
 
 
 def register(subparsers: Any) -> None:
@@ -130,8 +130,8 @@ def _predict(args: argparse.Namespace, staging: Path | None) -> dict[str, Any]:
 
 def _video_extras(prediction: Any, categories: list[dict[str, Any]], out: Path) -> dict[str, str]:
     """``instances.json`` (instance, class name, category id, score per entry) and ``tags.png``."""
-    from ..io_utils import atomic_path, write_json
-    from ..viz import tag_histogram_figure
+    from ..utils.atomic import atomic_path, write_json
+    from ..notebook.figures import tag_histogram_figure
 
     rows = [{"instance": int(m) + 1, "category_id": categories[int(c) - 1]["id"], "name": categories[int(c) - 1]["name"],
              "score": float(s)} for m, c, s in zip(prediction.entry_instance, prediction.classes, prediction.scores)]

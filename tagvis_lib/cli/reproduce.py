@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..reproduce import reproduce
+    from ..notebook.reproduce import reproduce
 
     runs = reproduce(args.profile, args.runs, args.figures, args.device, args.only)
     for r in runs:

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..data.split import split_ytvis
-    from ..outputs import check_files
+    from .outputs import check_files
 
     # a model trained on an earlier split would be scored on its own training videos: never silently
     check_files([Path(args.root) / "train_sub.json", Path(args.root) / "valid_sub.json"], args.overwrite)

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..data.synth import write_benchmark
-    from ..outputs import staged_folder
+    from .outputs import staged_folder
 
     sizes = dict(SYNTH_DEFAULTS[args.style])
     for key, value in (("n_train", args.train_videos), ("n_valid", args.valid_videos), ("n_test", args.test_videos),

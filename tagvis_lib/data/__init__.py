@@ -5,7 +5,7 @@ yielding :class:`VideoSample`. Clip sampling and augmentation live in :mod:`tagv
 the torch ``Dataset``/collate in :mod:`tagvis_lib.data.torch_dataset` (imported on demand: they
 load torch). The names below are imported on first use.
 """
-from .._lazy import lazy_exports
+from ..utils.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".check": ["check_dataset", "open_dataset"],

@@ -20,7 +20,7 @@ from PIL import Image
 
 from ..constants import IGNORE_INDEX
 from ..errors import DataFormatError
-from ..io_utils import atomic_open
+from ..utils.atomic import atomic_open
 from .sample import VideoSample
 from .video import read_image
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io_utils import write_json
+from ..utils.atomic import write_json
 from .ytvis import YTVISDataset, load_ytvis_json
 
 

@@ -45,7 +45,7 @@ from PIL import Image
 from scipy import ndimage
 
 from ..constants import SYNTH_TRAIN_VIDEOS, SYNTH_VALID_VIDEOS
-from ..io_utils import atomic_open, write_json
+from ..utils.atomic import atomic_open, write_json
 from .davis import encode_palette_png
 from .ytvis import encode_rle
 

@@ -2,7 +2,7 @@
 
 The names below are imported on first use.
 """
-from .._lazy import lazy_exports
+from ..utils.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".export": ["encode_track", "paint_proposals", "predict_split", "write_davis_sequence",

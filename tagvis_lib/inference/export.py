@@ -20,7 +20,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from ..data.davis import write_palette_png
-from ..io_utils import atomic_path, write_json
+from ..utils.atomic import atomic_path, write_json
 from .predictor import VideoPrediction, predict_dataset
 
 #: At most this many proposals per DAVIS sequence (the benchmark's limit).
@@ -138,7 +138,7 @@ def write_video_outputs(frames: np.ndarray, prediction: VideoPrediction, out_dir
     frames: uint8 (L, H, W, 3). Instances are numbered by descending score and coloured by tag.
     Returns {"masks": dir, "mp4": path, "gif": path}.
     """
-    from ..viz import instance_colors, overlay_masks, write_gif, write_mp4
+    from ..notebook.figures import instance_colors, overlay_masks, write_gif, write_mp4
 
     out_dir = Path(out_dir)
     for labels, name in zip(prediction.labels, png_names(frame_names)):

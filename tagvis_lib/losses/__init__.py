@@ -1,6 +1,6 @@
 """Losses of paper section III-E: the spatio-temporal tagging loss, the semantic cross-entropy and
 the weighted training objective (names imported on first use)."""
-from .._lazy import lazy_exports
+from ..utils.lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".objective": ["TagVISObjective"],

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..config import ExperimentConfig
 from ..errors import CheckpointError
-from ..io_utils import atomic_path
+from ..utils.atomic import atomic_path
 from .encoder import check_state_dict
 from .network import TagVIS, build_model
 from .safe_load import load_weights_only

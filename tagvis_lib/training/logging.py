@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..io_utils import atomic_open
+from ..utils.atomic import atomic_open
 
 
 class MetricsLog:

@@ -12,7 +12,7 @@ from tagvis_lib.config import apply_overrides, profile_config
 from tagvis_lib.data.davis import DAVIS_CATEGORIES, DAVISDataset
 from tagvis_lib.data.ytvis import YTVISDataset
 from tagvis_lib.model import build_model, save_checkpoint
-from tagvis_lib.viz import write_mp4
+from tagvis_lib.notebook.figures import write_mp4
 
 pytestmark = pytest.mark.slow
 

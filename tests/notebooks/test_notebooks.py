@@ -8,8 +8,8 @@ import nbformat
 import pytest
 
 from tagvis_lib.ablations import PAPER_TABLE3, TABLE3_ABLATIONS
-from tagvis_lib.reporting import PAPER_TABLE1_ROWS, PAPER_TABLE2_ROWS, read_table
-from tagvis_lib.reproduce import NOTEBOOKS_DIR, NotebookFailed, list_notebooks, reproduce
+from tagvis_lib.notebook.reporting import PAPER_TABLE1_ROWS, PAPER_TABLE2_ROWS, read_table
+from tagvis_lib.notebook.reproduce import NOTEBOOKS_DIR, NotebookFailed, list_notebooks, reproduce
 
 pytestmark = pytest.mark.notebooks
 
@@ -108,7 +108,7 @@ def test_04_evaluation_tables_hold_the_paper_rows_and_this_runs_numbers(tmp_path
 
 
 def test_05_ablations_every_row_with_the_same_budget(tmp_path):
-    from tagvis_lib.reporting import paired_differences
+    from tagvis_lib.notebook.reporting import paired_differences
 
     run_dir, figures, _ = run(tmp_path, "05")
     records = json.loads((run_dir / "ablations" / "results.json").read_text())

@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .ablations import PAPER_TABLE3, TABLE3_ABLATIONS, TABLE3_GROUPS
-from .io_utils import atomic_open, atomic_path
+from ..ablations import PAPER_TABLE3, TABLE3_ABLATIONS, TABLE3_GROUPS
+from ..utils.atomic import atomic_open, atomic_path
 
 #: Table I of the paper (YouTube-VIS 2019 val): method -> (mAP, AP50, AP75, AR1, AR10); None = "-".
 PAPER_TABLE1_ROWS: dict[str, tuple[float | None, ...]] = {
@@ -88,7 +88,7 @@ def paired_differences(records: Sequence[Mapping[str, Any]], metric: str = "J&F-
     """Per Table III row: seeds, mean and 95% interval of ``metric``, and the paired difference to ``base``.
 
     ``records``: one per (row, seed) with ``row``, ``seed`` and ``metrics`` (0-1), as
-    :func:`tagvis_lib.sweep.collect` writes them. The difference of a row uses the seeds it shares
+    :func:`tagvis_lib.training.sweep.collect` writes them. The difference of a row uses the seeds it shares
     with ``base`` (same seed = same initialisation and data order): ``diff`` mean and interval,
     ``pairs`` their count, ``differs`` True/False when the interval excludes/includes 0 (None
     with fewer than 2 pairs).

@@ -5,7 +5,7 @@ training split and scores it on an evaluation split; its record goes to ``result
 (written atomically, last). A job whose ``result.json`` holds the same config is finished and is
 reused on a rerun; an interrupted one resumes from its checkpoint. :func:`collect` gathers every
 record under ``<out>`` into one file, ``<out>/results.json``, which notebook 05 and
-:func:`tagvis_lib.reporting.paired_differences` read.
+:func:`tagvis_lib.notebook.reporting.paired_differences` read.
 
 Launchers (:class:`LauncherConfig`): ``inline`` runs the jobs one after another in this process
 (notebooks, CI); ``local`` runs them through submitit's local executor, as subprocesses of this
@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from .ablations import TABLE3_ABLATIONS
-from .config import ExperimentConfig, apply_overrides
-from .io_utils import write_json
+from ..ablations import TABLE3_ABLATIONS
+from ..config import ExperimentConfig, apply_overrides
+from ..utils.atomic import write_json
 
 RESULT = "result.json"
 RESULTS = "results.json"
@@ -53,13 +53,13 @@ class AblationJob:
 
     @property
     def run_dir(self) -> Path:
-        from .experiments import row_slug
+        from ..notebook.experiments import row_slug
 
         return Path(self.out) / row_slug(self.row) / f"seed{self.seed}"
 
     def config(self) -> ExperimentConfig:
         """The profile, the seed and device, ``overrides``, the row's switches, then ``budget``."""
-        from .experiments import experiment_config
+        from ..notebook.experiments import experiment_config
 
         cfg = experiment_config(self.profile, device=self.device, seed=self.seed, overrides=_items(self.overrides))
         return apply_overrides(apply_overrides(cfg, TABLE3_ABLATIONS[self.row]), _items(self.budget))
@@ -141,8 +141,8 @@ def run_job(job: AblationJob) -> dict[str, Any]:
         import torch
 
         torch.set_num_threads(job.threads)
-    from .experiments import FINAL, evaluate_davis_run, train_or_resume
-    from .model import load_model
+    from ..notebook.experiments import FINAL, evaluate_davis_run, train_or_resume
+    from ..model import load_model
 
     cfg = job.config()
     summary = train_or_resume(cfg, job.run_dir, davis_root=job.davis_root, split=job.train_split, progress=False)

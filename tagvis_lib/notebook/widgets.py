@@ -9,7 +9,7 @@ view instead, so executed notebooks keep a picture.
 
 Colours: an instance's colour is its tag on the projection axis of the prediction's
 :class:`~tagvis_lib.inference.TagSummary` (the tag itself when D = 1) through the ``turbo`` colormap,
-the range of the instance tags spanning 0.1..0.9 of it, as in :func:`tagvis_lib.viz.instance_colors`.
+the range of the instance tags spanning 0.1..0.9 of it, as in :func:`tagvis_lib.notebook.figures.instance_colors`.
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from PIL import Image
 
-from .inference import VideoPrediction
-from .viz import class_colors, instance_colors, overlay_masks
+from ..inference import VideoPrediction
+from .figures import class_colors, instance_colors, overlay_masks
 
 VIEWS = ("instances", "tags", "semantic")
 CMAP = "turbo"

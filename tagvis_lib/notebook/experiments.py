@@ -6,7 +6,7 @@ run directory and makes it when it is missing. Layout of a run directory (``runs
     data/              the embedded benchmark (ytvis/, DAVIS/, benchmark.json) when no dataset is given
     train/             the main run: config.json, metrics.jsonl, checkpoint_last.pt, model_final.pt
     eval/              results of Tables I and II and their metrics.json
-    ablations/<row>/seed<k>/   one training run per Table III row and seed (:mod:`tagvis_lib.sweep`);
+    ablations/<row>/seed<k>/   one training run per Table III row and seed (:mod:`tagvis_lib.training.sweep`);
                        ablations/results.json gathers their records
 
 Steps that take a while take ``progress``: True or False, or None (the default) for progress bars only
@@ -14,8 +14,8 @@ where they can be seen (a terminal, or a notebook with a widget frontend; not a 
 which would store one frozen bar per epoch).
 
 The open points of the paper are listed in :mod:`tagvis_lib.choices`, the views of the model and the
-loss (module table, toy tag maps) in :mod:`tagvis_lib.inspection`, the figures of the notebooks in
-:mod:`tagvis_lib.figures`.
+loss (module table, toy tag maps) in :mod:`tagvis_lib.notebook.inspection`, the figures of the notebooks in
+:mod:`tagvis_lib.notebook.figures`.
 """
 from __future__ import annotations
 
@@ -30,11 +30,11 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import torch
 
-from .choices import open_points  # noqa: F401  (re-exported for the notebooks)
-from .config import ExperimentConfig, apply_overrides, profile_config
-from .errors import TagvisError
+from ..choices import open_points  # noqa: F401  (re-exported for the notebooks)
+from ..config import ExperimentConfig, apply_overrides, profile_config
+from ..errors import TagvisError
 from .inspection import module_table  # noqa: F401  (re-exported for the notebooks)
-from .io_utils import write_json
+from ..utils.atomic import write_json
 
 #: Size of the embedded benchmark per profile (arguments of ``write_benchmark``).
 BENCHMARK_SIZES: dict[str, dict[str, int]] = {
@@ -92,7 +92,7 @@ def prepare_benchmark(run_dir: str | os.PathLike, profile: str, seed: int = 0) -
     Idempotent: ``data/benchmark.json`` (written last) records the arguments; a benchmark with the
     same arguments is reused, one with other arguments is refused (delete the folder to rewrite it).
     """
-    from .data.synth import write_benchmark
+    from ..data.synth import write_benchmark
 
     if profile not in BENCHMARK_SIZES:
         raise ValueError(f"unknown profile {profile!r}; expected one of {tuple(BENCHMARK_SIZES)}")
@@ -141,8 +141,8 @@ def training_clip(dataset: Any, cfg: ExperimentConfig, index: int = 0, epoch: in
     Returns ``frames`` uint8 (T, H, W, 3) (augmented, Kinetics normalisation undone), ``instance_ids``
     int64 (T, H, W) (0 background, 1..N, 255 ignored), ``valid`` bool (T,), ``frame_indices`` int64 (T,).
     """
-    from .data.normalization import denormalize
-    from .data.torch_dataset import ClipDataset
+    from ..data.normalization import denormalize
+    from ..data.torch_dataset import ClipDataset
 
     clips = ClipDataset(dataset, cfg.data, train=True, seed=cfg.train.seed)
     clips.set_epoch(epoch)
@@ -157,7 +157,7 @@ def training_clip_draws(num_frames: int, cfg: ExperimentConfig, index: int, epoc
     (``num_frames`` long) in epochs ``0..epochs-1``: one :class:`~tagvis_lib.data.clips.ClipIndices`
     per epoch, drawn from the same generator ``default_rng([train.seed, epoch, index])`` (the temporal
     flip, drawn after, may reverse their order in the clip)."""
-    from .data.clips import sample_train_indices
+    from ..data.clips import sample_train_indices
 
     d = cfg.data
     return [sample_train_indices(num_frames, d.clip_length, np.random.default_rng([cfg.train.seed, epoch, index]),
@@ -166,7 +166,7 @@ def training_clip_draws(num_frames: int, cfg: ExperimentConfig, index: int, epoc
 
 def inference_clip(num_frames: int, cfg: ExperimentConfig) -> tuple[np.ndarray, np.ndarray]:
     """(indices int64 (T,), valid bool (T,)) of the single inference clip of a video (section IV)."""
-    from .data.clips import inference_indices
+    from ..data.clips import inference_indices
 
     return inference_indices(num_frames, cfg.inference.clip_length)
 
@@ -188,7 +188,7 @@ def setup(profile: str, run_dir: str | os.PathLike | None = None, figures_dir: s
           quiet: bool = False) -> NotebookSetup:
     """The notebooks' first step: resolve the device (:func:`tagvis_lib.training.resolve_device`),
     build the config, create the figures folder, and print one line saying what runs where."""
-    from .training import resolve_device
+    from ..training import resolve_device
 
     dev = str(resolve_device(device))
     out = NotebookSetup(profile, Path(run_dir or f"../runs/{profile}"), Path(figures_dir), dev,
@@ -216,7 +216,7 @@ def train_or_resume(cfg: ExperimentConfig, run_dir: str | os.PathLike, ytvis_roo
     run stopped earlier continues from ``checkpoint_last.pt`` (a larger budget extends it). Returns
     the trainer's summary plus ``reused`` (True when no step was taken).
     """
-    from .training import train
+    from ..training import train
 
     run_dir = Path(run_dir)
     before = _steps_done(run_dir)
@@ -229,7 +229,7 @@ def train_or_resume(cfg: ExperimentConfig, run_dir: str | os.PathLike, ytvis_roo
 def _steps_done(run_dir: Path) -> int | None:
     if not (run_dir / FINAL).exists() or not (run_dir / "checkpoint_last.pt").exists():
         return None
-    from .model import load_checkpoint
+    from ..model import load_checkpoint
 
     return int(load_checkpoint(run_dir / "checkpoint_last.pt")["step"])
 
@@ -258,8 +258,8 @@ def device_label(device: str | torch.device) -> str:
 def _load_for_eval(checkpoint: str | os.PathLike, cfg: ExperimentConfig | None, device: str,
                    num_classes: int | None) -> tuple[Any, ExperimentConfig, list[dict[str, Any]], torch.device]:
     """Model, the checkpoint's config with ``cfg``'s inference section (when given), categories, device."""
-    from .model import load_model
-    from .training import resolve_device
+    from ..model import load_model
+    from ..training import resolve_device
 
     dev = resolve_device(device)
     model, ck_cfg, categories = load_model(checkpoint, dev, num_classes=num_classes)
@@ -269,7 +269,7 @@ def _load_for_eval(checkpoint: str | os.PathLike, cfg: ExperimentConfig | None, 
 
 
 def _progress(progress: bool | None) -> bool:
-    """``progress``, or when None whether bars can be seen (:func:`tagvis_lib.widgets.live_output`)."""
+    """``progress``, or when None whether bars can be seen (:func:`tagvis_lib.notebook.widgets.live_output`)."""
     from .widgets import live_output
 
     return live_output() if progress is None else progress
@@ -278,7 +278,7 @@ def _progress(progress: bool | None) -> bool:
 def _predict_all(model: Any, dataset: Any, cfg: ExperimentConfig, dev: torch.device, progress: bool | None,
                  **export: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """:func:`tagvis_lib.inference.predict_split` with the device named in the run summary."""
-    from .inference import predict_split
+    from ..inference import predict_split
 
     entries, run = predict_split(model, dataset, cfg, dev, progress=_progress(progress), **export)
     return entries, {**run, "device": device_label(dev)}
@@ -294,10 +294,10 @@ def evaluate_ytvis_run(checkpoint: str | os.PathLike, ytvis_root: str | os.PathL
     APs, APm, APl, AR1, AR10 on the 0-1 scale), videos, frames, network_frames, network_fps, video_fps, device,
     checkpoint, split and results.
     """
-    from .model.checkpoint import check_categories
-    from .data import YTVISDataset
-    from .inference import write_ytvis_results
-    from .metrics import evaluate_ytvis
+    from ..model.checkpoint import check_categories
+    from ..data import YTVISDataset
+    from ..inference import write_ytvis_results
+    from ..metrics import evaluate_ytvis
 
     dataset = YTVISDataset(ytvis_root, split)
     model, cfg, categories, dev = _load_for_eval(checkpoint, cfg, device, len(dataset.categories))
@@ -318,8 +318,8 @@ def evaluate_davis_run(checkpoint: str | os.PathLike, davis_root: str | os.PathL
     J-Recall, J-Decay, F-Mean, F-Recall, F-Decay, 0-1), ``per_sequence`` ({sequence: {"J": [...],
     "F": [...]}}, per object), videos, frames, network_frames, network_fps, video_fps, device, checkpoint, split and results.
     """
-    from .data import DAVISDataset
-    from .metrics import evaluate_davis
+    from ..data import DAVISDataset
+    from ..metrics import evaluate_davis
 
     dataset = DAVISDataset(davis_root, split)
     model, cfg, _, dev = _load_for_eval(checkpoint, cfg, device, None)

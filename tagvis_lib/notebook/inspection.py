@@ -7,8 +7,8 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
-from .ablations import TABLE3_ABLATIONS
-from .config import ExperimentConfig, apply_overrides
+from ..ablations import TABLE3_ABLATIONS
+from ..config import ExperimentConfig, apply_overrides
 
 def module_table(model: torch.nn.Module, input_shape: tuple[int, int, int, int, int]) -> list[dict[str, Any]]:
     """Rows ``{"Module", "Output shape", "Parameters"}`` in the order the forward pass runs them.
@@ -52,7 +52,7 @@ def module_table(model: torch.nn.Module, input_shape: tuple[int, int, int, int, 
 def ablation_parameters(cfg: ExperimentConfig) -> list[dict[str, Any]]:
     """Rows ``{"w/o", "Parameters", "Removed modules"}``: the network of every Table III row built
     from ``cfg`` and the top-level modules it lacks compared with the full model."""
-    from .model import build_model
+    from ..model import build_model
 
     def children(c: ExperimentConfig) -> tuple[set[str], int]:
         model = build_model(apply_overrides(c, {"model.encoder_weights": None}))  # counting needs no weights
@@ -93,7 +93,7 @@ def tagging_term_sweep(parameter: str, values: Iterable[float], offset: float = 
                        drift: float = 0.2, margin: float = 3.0) -> dict[str, np.ndarray]:
     """The four tagging terms on :func:`toy_tag_clip` while one of ``offset``, ``spread`` or ``drift``
     takes ``values`` (the others fixed). Returns ``{"values": (V,), "spectra": (V,), ...}``."""
-    from .losses import TaggingLoss
+    from ..losses import TaggingLoss
 
     if parameter not in ("offset", "spread", "drift"):
         raise ValueError(f"parameter {parameter!r}: expected offset, spread or drift")

@@ -6,7 +6,7 @@
   so a killed or failed run leaves the old output or nothing, never a mixture.
 
 :func:`check_files` covers outputs that are single files (each written atomically by
-:mod:`tagvis_lib.io_utils`), :func:`staged_folder` outputs that are folders.
+:mod:`tagvis_lib.utils.atomic`), :func:`staged_folder` outputs that are folders.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from .errors import TagvisError
-from .io_utils import _UMASK
+from ..errors import TagvisError
+from ..utils.atomic import _UMASK
 
 
 def _is_non_empty(path: Path) -> bool:

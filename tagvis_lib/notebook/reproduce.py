@@ -3,7 +3,7 @@
 ``reproduce(profile)`` executes ``notebooks/NN_*.ipynb`` into ``runs/<profile>/notebooks/`` with the
 parameters ``profile``, ``run_dir`` (``runs/<profile>``), ``figures_dir`` and ``device``; the notebooks
 write their figures (PNG and PDF) and tables (Markdown and CSV) to ``figures_dir`` through
-:mod:`tagvis_lib.reporting` and :mod:`tagvis_lib.viz`. The first failing notebook stops the run with
+:mod:`tagvis_lib.notebook.reporting` and :mod:`tagvis_lib.notebook.figures`. The first failing notebook stops the run with
 a :class:`NotebookFailed` naming the notebook and the cell.
 """
 from __future__ import annotations
@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import TagvisError
+from ..errors import TagvisError
 
 #: The repository's notebooks folder (the package is installed editable from the repository).
-NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 class NotebookFailed(TagvisError):

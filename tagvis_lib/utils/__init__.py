@@ -1,0 +1,1 @@
+"""Plumbing shared by the library: atomic file writes, lazy exports, the allocator setting of ``tagvis evaluate``."""
