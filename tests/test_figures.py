@@ -43,3 +43,13 @@ def test_other_figures_draw():
     assert len(tagging_terms_figure({"offset": sweep, "spread": sweep}, margin=3.0).axes) == 2
     assert len(presence_figure(np.array([[1, 0, 1], [0, 1, 1]], bool), ["a", "b"]).axes[0].collections) == 2
     assert len(tag_maps_figure(np.zeros((3, 4, 5))).axes) == 4  # three maps and the colour bar
+
+
+def test_tag_distances_are_the_full_euclidean_ones():
+    from tagvis_lib.notebook.figures import tag_distance_figure
+
+    tags = np.array([[0.0, 0.0, 0.0, 0.0], [3.0, 4.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]])  # 1-D projection hides #3
+    fig = tag_distance_figure(tags, margin=3.0, names=["a", "b", "c"])
+    image = fig.axes[0].images[0].get_array()
+    assert image[0, 1] == 5.0 and image[0, 2] == 1.0 and abs(image[1, 2] - np.sqrt(26.0)) < 1e-12
+    assert "1 of 3 pairs closer than G" in fig.axes[0].get_title()

@@ -350,3 +350,32 @@ def tag_maps_figure(tags: np.ndarray, titles: Sequence[str] | None = None, cmap:
         ax.set_title(titles[t] if titles is not None else f"frame {t}", fontsize=9)
     fig.colorbar(image, ax=axes, shrink=0.8, label="tag")
     return fig
+
+
+def tag_distance_figure(instance_tags: np.ndarray, margin: float, names: Sequence[str] | None = None) -> Figure:
+    """Pairwise Euclidean distances of the instance tags ``(M, D)`` (or ``(M,)``) against the margin G.
+
+    The matrix the push terms act on, in every tag dimension at once (a 1-D projection can put
+    instances closer than they are): a cell at or above G (outlined colour scale midpoint) is a pair
+    L_specter no longer pushes apart; below G it still does.
+    """
+    tags = np.asarray(instance_tags, dtype=np.float64)
+    tags = tags[:, None] if tags.ndim == 1 else tags
+    m = len(tags)
+    dist = np.sqrt(((tags[:, None] - tags[None]) ** 2).sum(-1)) if m else np.zeros((0, 0))
+    names = list(names) if names is not None else [str(i + 1) for i in range(m)]
+    fig = Figure(figsize=(1.0 + 0.55 * max(m, 2), 0.8 + 0.5 * max(m, 2)))
+    ax = fig.add_subplot()
+    image = ax.imshow(dist, cmap="RdYlGn", vmin=0.0, vmax=2.0 * margin)
+    for i in range(m):
+        for j in range(m):
+            if i != j:
+                ax.text(j, i, f"{dist[i, j]:.1f}", ha="center", va="center", fontsize=7,
+                        fontweight="bold" if dist[i, j] < margin else "normal")
+    ax.set_xticks(range(m), names, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(m), names, fontsize=7)
+    below = int((dist[np.triu_indices(m, 1)] < margin).sum()) if m > 1 else 0
+    ax.set_title(f"tag distances (G = {margin:g}): {below} of {m * (m - 1) // 2} pairs closer than G", fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="distance (green: >= G)")
+    fig.tight_layout()
+    return fig

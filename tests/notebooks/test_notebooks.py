@@ -130,7 +130,7 @@ def test_05_ablations_every_row_with_the_same_budget(tmp_path):
 
 def test_06_qualitative_figures_and_static_viewer(tmp_path):
     _, figures, nb = run(tmp_path, "06")
-    assert_figures(figures, "fig5_instances", "fig6_semantic", "tag_histogram")
+    assert_figures(figures, "fig5_instances", "fig6_semantic", "tag_histogram", "tag_distances")
     assert (figures / "overlay.gif").read_bytes()[:3] == b"GIF"
     last = [c for c in nb.cells if c.cell_type == "code"][-1]
     assert any("image/png" in o.get("data", {}) for o in last.outputs)  # headless: static images
