@@ -165,3 +165,12 @@ def test_setup_resolves_the_device_and_makes_the_figures_folder(tmp_path, capsys
 
     with pytest.raises(TagvisError, match="not a torch device"):
         ex.setup("smoke", tmp_path, tmp_path / "figs", "nonsense")
+
+
+def test_semantic_pixel_stats_count_the_pixels_of_the_clips(trained, synth_benchmark):
+    stats = ex.semantic_pixel_stats(trained[0] / ex.FINAL, synth_benchmark["ytvis"], "valid", clips=2, device="cpu")
+    assert stats["clips"] == 2 and stats["annotated_foreground"] > 0
+    assert 0.0 <= stats["foreground_iou"] <= 1.0 and 0.0 <= stats["class_accuracy"] <= 1.0
+    train = ex.semantic_pixel_stats(trained[0] / ex.FINAL, synth_benchmark["ytvis"], "train", clips=1,
+                                    train_clips=True, device="cpu")
+    assert train["clips"] == 1

@@ -332,6 +332,48 @@ def evaluate_davis_run(checkpoint: str | os.PathLike, davis_root: str | os.PathL
             "results": str(results)}
 
 
+def semantic_pixel_stats(checkpoint: str | os.PathLike, ytvis_root: str | os.PathLike, split: str,
+                         clips: int = 16, train_clips: bool = False, device: str = "auto",
+                         seed: int = 5) -> dict[str, float]:
+    """What the semantic branch gets right, per pixel, on up to ``clips`` clips of ``split``.
+
+    Clips are drawn as in training (``train_clips``: crops, flips, dropped frames) or as at
+    evaluation (resize only), one per video spread over the split, at the checkpoint's size. Returns
+    ``foreground_iou`` (argmax not background vs annotated foreground), ``class_accuracy`` (argmax
+    class where both are foreground), ``predicted_foreground`` / ``annotated_foreground`` (pixel
+    counts) and ``clips``. Ignored pixels (padding, void, crowd) are left out.
+    """
+    from ..constants import IGNORE_INDEX
+    from ..data import YTVISDataset
+    from ..data.torch_dataset import ClipDataset
+    from ..model.precision import autocast, resolve_precision, torch_memory_format
+
+    model, cfg, _, dev = _load_for_eval(checkpoint, None, device, None)
+    dataset = ClipDataset(YTVISDataset(ytvis_root, split), cfg.data, train=train_clips, seed=seed)
+    precision = resolve_precision(cfg.inference.precision, dev, "inference.precision")
+    fmt = torch_memory_format(cfg.model.memory_format)
+    inter = union = correct = both = predicted = annotated = used = 0
+    for i in range(0, len(dataset), max(1, len(dataset) // clips))[:clips]:
+        item = dataset[i]
+        frames = item["frames"][None].to(dev).contiguous(memory_format=fmt)
+        with torch.no_grad(), autocast(dev, precision):
+            logits = model(frames).logits
+        pred = logits.float()[0].argmax(0).cpu()
+        sem = item["semantic"]
+        known = sem != IGNORE_INDEX
+        p_fg, g_fg = (pred > 0) & known, (sem > 0) & known
+        inter += int((p_fg & g_fg).sum())
+        union += int((p_fg | g_fg).sum())
+        hit = p_fg & g_fg
+        correct += int((pred[hit] == sem[hit]).sum())
+        both += int(hit.sum())
+        predicted += int(p_fg.sum())
+        annotated += int(g_fg.sum())
+        used += 1
+    return {"foreground_iou": inter / union if union else 1.0, "class_accuracy": correct / both if both else 0.0,
+            "predicted_foreground": predicted, "annotated_foreground": annotated, "clips": used}
+
+
 # ------------------------------------------------------------------------------------ Table III
 def row_slug(row: str) -> str:
     """Folder name of a Table III row: ``"Tag-Based Attention + Connector"`` -> ``tag_based_attention_connector``."""
