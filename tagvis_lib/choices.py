@@ -55,8 +55,10 @@ OPEN_POINTS: list[tuple[str, str, str, str]] = [
     ("Class balance of L_crossentropy", "plain cross-entropy (eq. 7)",
      "plain by default; background pixels can weigh less (cpu profile: 0.25)", "loss.background_weight"),
     ("Encoder normalisation", "not said",
-     "BatchNorm with batch statistics (SyncBatchNorm under DDP on CUDA) or frozen statistics",
-     "train.batchnorm"),
+     "BatchNorm with batch statistics (SyncBatchNorm under DDP on CUDA) or frozen statistics; GroupNorm in "
+     "place of every encoder BatchNorm as an option for training from scratch (per-clip statistics, the same "
+     "in training and evaluation; no Kinetics checkpoint fits it). Every profile keeps BatchNorm",
+     "train.batchnorm, model.encoder_norm"),
     ("Tags to instances", "not described",
      "foreground from the semantic branch; mean shift of all foreground tags of the clip, bandwidth "
      "G / 2 (paper profile); histogram peaks and greedy seed-and-grow as options; at the cpu profile "
