@@ -15,9 +15,13 @@ is not enough: some overlap is required). Unlinked new instances start new track
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
+
+from .grouping import ClipGroups
 
 LINK_MIN_SIMILARITY = 0.5
 
@@ -54,3 +58,28 @@ def match_instances(similarity: torch.Tensor) -> np.ndarray:
         ok = sim[rows, cols] > LINK_MIN_SIMILARITY
         match[cols[ok]] = rows[ok]
     return match
+
+
+class LinkedClip(NamedTuple):
+    """A clip already linked: its groups, frame indices (T,), valid (T,), and track of each instance (K,)."""
+
+    groups: ClipGroups
+    indices: np.ndarray
+    valid: np.ndarray
+    tracks: torch.Tensor
+
+
+def link_clip(prev: LinkedClip | None, indices: np.ndarray, valid: np.ndarray, groups: ClipGroups, tags: torch.Tensor,
+          bandwidth: float) -> torch.Tensor:
+    """Track of each instance of this clip (int64 (K,)) from the previous clip's, -1 where new."""
+    tracks = torch.full((groups.num_instances,), -1, dtype=torch.long)
+    if prev is None:
+        return tracks
+    p_groups, p_indices, p_valid, p_tracks = prev
+    shared, p_pos, n_pos = np.intersect1d(p_indices[p_valid], indices[valid], return_indices=True)
+    if len(shared) == 0 or len(p_tracks) == 0 or groups.num_instances == 0:
+        return tracks
+    p_pos, n_pos = np.flatnonzero(p_valid)[p_pos], np.flatnonzero(valid)[n_pos]
+    sim = link_similarity(p_groups.labels[p_pos], groups.labels[n_pos], tags[:, n_pos], groups.stats.modes, bandwidth)
+    match = torch.as_tensor(match_instances(sim))
+    return torch.where(match >= 0, p_tracks[match.clamp_min(0)], -1)

@@ -1,4 +1,6 @@
-"""Whole videos to instance masks (paper section IV, "Inference").
+"""Whole videos to instance masks (paper section IV, "Inference"): the prediction records and
+:func:`predict_video`, which plans the clips (:mod:`.planning`), runs them (:mod:`.running`:
+forward, grouping, linking by :mod:`.linking`) and renders the label maps (:mod:`.rendering`).
 
 ``inference.long_video``:
 
@@ -42,15 +44,14 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..config import ExperimentConfig
-from ..data.normalization import normalize
-from ..data.clips import inference_indices, interpolation_sources
 from ..model.precision import autocast, resolve_precision
-from .grouping import ClipGroups, InstanceStats, check_inference_config, group_clip, grouping_bandwidth
-from .linking import link_similarity, match_instances
+from .grouping import check_inference_config, grouping_bandwidth
+from .planning import clip_plan, network_size, prepare_clip
+from .rendering import final_labels, tag_summary
+from .running import run_clips, sync
 
 
 @dataclass
@@ -116,204 +117,6 @@ class VideoPrediction:
         return best
 
 
-def prepare_clip(frames: np.ndarray, size: tuple[int, int], device: torch.device) -> torch.Tensor:
-    """uint8 frames (T, H, W, 3) -> float32 (1, 3, T, h, w) resized (bilinear, antialiased) and
-    Kinetics-normalised."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 3, 1, 2).float() / 255.0
-    if tuple(x.shape[-2:]) != tuple(size):
-        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
-    return normalize(x, channel_dim=1, scale=1.0).permute(1, 0, 2, 3)[None].contiguous()
-
-
-def clip_plan(num_frames: int, cfg: ExperimentConfig) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The clips processed for a video: list of (frame indices int64 (T,), valid bool (T,))."""
-    length = cfg.inference.clip_length
-    if cfg.inference.long_video == "single_clip" or num_frames <= length:
-        indices, valid = inference_indices(num_frames, length)
-        return [(np.asarray(indices, dtype=np.int64), np.asarray(valid, dtype=bool))]
-    stride = length - cfg.inference.clip_overlap
-    starts = list(range(0, num_frames - length + 1, stride))
-    if starts[-1] != num_frames - length:
-        starts.append(num_frames - length)
-    return [(np.arange(s, s + length, dtype=np.int64), np.ones(length, dtype=bool)) for s in starts]
-
-
-def render_labels(labels: torch.Tensor, soft: torch.Tensor, sources: tuple[np.ndarray, np.ndarray, np.ndarray],
-                  num_instances: int, size: tuple[int, int], max_elements: int = 1 << 25) -> torch.Tensor:
-    """Label maps uint8 (L, H, W) at ``size`` from processed frames at network resolution.
-
-    labels: int64 (P, h, w) 0 or instance m + 1; soft: (P, h, w) foreground confidence;
-    sources: (p0 (L,), p1 (L,), a (L,)): frame l's soft masks are ``(1 - a) * S[p0] + a * S[p1]``.
-    """
-    p0, p1, a = (torch.as_tensor(s, device=labels.device) for s in sources)
-    out = torch.zeros((len(p0), *size), dtype=torch.uint8, device=labels.device)
-    if num_instances == 0:
-        return out
-    step = max(1, max_elements // (num_instances * size[0] * size[1]))
-
-    def soft_masks(p: torch.Tensor) -> torch.Tensor:  # (F, M, h, w): instance m's soft mask in channel m
-        masks = soft.new_zeros((len(p), num_instances + 1, *soft.shape[1:]))
-        return masks.scatter_(1, labels[p][:, None], soft[p][:, None])[:, 1:]
-
-    for s in range(0, len(p0), step):
-        w = a[s:s + step].to(soft.dtype)
-        blend = soft_masks(p0[s:s + step])
-        if bool((w != 0).any()):  # frames between two processed ones (linear interpolation)
-            w = w[:, None, None, None]
-            blend = (1 - w) * blend + w * soft_masks(p1[s:s + step])
-        up = F.interpolate(blend, size=size, mode="bilinear", align_corners=False)
-        value, index = up.max(1)
-        out[s:s + step] = torch.where(value > 0.5, index + 1, 0).to(torch.uint8)
-    return out
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _owners(plan: list[tuple[np.ndarray, np.ndarray]], num_frames: int) -> np.ndarray:
-    """For each frame, the clip whose centre is nearest among the clips that process it."""
-    dist = np.full((len(plan), num_frames), np.inf)
-    for c, (indices, valid) in enumerate(plan):
-        frames = indices[valid]
-        dist[c, frames] = np.abs(frames - frames.mean())
-    return dist.argmin(0)
-
-
-def _projection(tags: torch.Tensor, fg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(center (D,), axis (D,)) of the 1-D view of tags (D, T, h, w) used by figures."""
-    d = tags.shape[0]
-    center, axis = tags.new_zeros(d), tags.new_zeros(d)
-    axis[0] = 1.0
-    x = tags[:, fg].T
-    if d > 1 and len(x) > 1:
-        x = x[:: max(1, len(x) // 20000)]
-        center = x.mean(0)
-        axis = torch.linalg.svd(x - center, full_matrices=False).Vh[0]
-        axis = axis * torch.sign(axis[axis.abs().argmax()])
-    return center, axis
-
-
-@dataclass
-class _Clips:
-    """What the clips of a video leave for the final masks (network resolution).
-
-    frames: video frame -> (track labels int32 (h, w) 0 or track + 1, fg_soft (h, w)[, tag_map,
-    foreground, semantic when tags are kept]); stats: per-track :class:`InstanceStats`.
-    """
-
-    frames: dict[int, tuple]
-    stats: InstanceStats
-    num_tracks: int
-    model_s: float
-    projection: tuple[torch.Tensor, torch.Tensor] | None
-
-
-def _link(prev: tuple | None, indices: np.ndarray, valid: np.ndarray, groups: ClipGroups, tags: torch.Tensor,
-          bandwidth: float) -> torch.Tensor:
-    """Track of each instance of this clip (int64 (K,)) from the previous clip's, -1 where new."""
-    tracks = torch.full((groups.num_instances,), -1, dtype=torch.long)
-    if prev is None:
-        return tracks
-    p_groups, p_indices, p_valid, p_tracks = prev
-    shared, p_pos, n_pos = np.intersect1d(p_indices[p_valid], indices[valid], return_indices=True)
-    if len(shared) == 0 or len(p_tracks) == 0 or groups.num_instances == 0:
-        return tracks
-    p_pos, n_pos = np.flatnonzero(p_valid)[p_pos], np.flatnonzero(valid)[n_pos]
-    sim = link_similarity(p_groups.labels[p_pos], groups.labels[n_pos], tags[:, n_pos], groups.stats.modes, bandwidth)
-    match = torch.as_tensor(match_instances(sim))
-    return torch.where(match >= 0, p_tracks[match.clamp_min(0)], -1)
-
-
-def network_size(cfg: ExperimentConfig) -> tuple[int, int]:
-    """(h, w) the frames are resized to: ``inference.height/width`` or else ``data.height/width``."""
-    return cfg.inference.height or cfg.data.height, cfg.inference.width or cfg.data.width
-
-
-def _run_clips(model: nn.Module, frames: np.ndarray, plan: list[tuple[np.ndarray, np.ndarray]], cfg: ExperimentConfig,
-               device: torch.device, keep_tags: bool, precision: str) -> _Clips:
-    """Forward every clip of the plan (at ``precision``), group its tags and link its instances into tracks."""
-    size = network_size(cfg)
-    bandwidth = grouping_bandwidth(cfg)
-    owner = _owners(plan, len(frames))
-    kept: dict[int, tuple] = {}
-    clip_stats, clip_tracks = [], []
-    prev, num_tracks, model_s, projection = None, 0, 0.0, None
-    for c, (indices, valid) in enumerate(plan):
-        x = prepare_clip(frames[indices], size, device)
-        _sync(device)
-        t0 = time.perf_counter()
-        with autocast(device, precision):
-            out = model(x)
-        _sync(device)
-        model_s += time.perf_counter() - t0
-        tags, probs = out.tags[0].float(), out.logits[0].float().softmax(0)
-        groups = group_clip(tags, probs, torch.as_tensor(valid, device=device), cfg)
-        tracks = _link(prev, indices, valid, groups, tags, bandwidth)
-        new = tracks < 0
-        tracks[new] = torch.arange(num_tracks, num_tracks + int(new.sum()))
-        num_tracks += int(new.sum())
-        clip_stats.append(groups.stats)
-        clip_tracks.append(tracks)
-        prev = (groups, indices, valid, tracks)
-        if keep_tags and projection is None:
-            projection = _projection(tags, groups.fg_soft > 0.5)
-        lut = torch.cat([torch.zeros(1, dtype=torch.long), tracks + 1]).to(device)
-        for t in np.flatnonzero(valid):
-            f = int(indices[t])
-            if owner[f] != c or f in kept:
-                continue
-            extra = ()
-            if projection is not None:
-                center, axis = projection
-                tag_map = torch.einsum("dhw,d->hw", tags[:, t] - center[:, None, None], axis)
-                extra = (tag_map.half(), groups.fg_soft[t] > 0.5, probs[:, t].argmax(0).to(torch.uint8))
-            kept[f] = (lut[groups.labels[t]].to(torch.int32), groups.fg_soft[t], *extra)
-    return _Clips(kept, _merge_stats(clip_stats, clip_tracks, num_tracks), num_tracks, model_s, projection)
-
-
-def _final_labels(clips: _Clips, num_frames: int, size: tuple[int, int], cfg: ExperimentConfig,
-                  device: torch.device) -> tuple[torch.Tensor, InstanceStats, torch.Tensor]:
-    """Label maps uint8 (L, H, W) of the best ``max_instances`` tracks that are not empty, with their
-    stats and their :func:`temporal_coverage` (K,)."""
-    best = clips.stats.ranked_classes(grouping_bandwidth(cfg), 1)[1][:, 0]
-    kept = torch.argsort(best, descending=True, stable=True)[: cfg.inference.max_instances].to(device)
-    relabel = torch.zeros(clips.num_tracks + 1, dtype=torch.long, device=device)
-    relabel[kept + 1] = torch.arange(1, len(kept) + 1, device=device)
-    processed = np.array(sorted(clips.frames), dtype=np.int64)
-    labels = relabel[torch.stack([clips.frames[f][0] for f in processed]).long()]
-    soft = torch.stack([clips.frames[f][1] for f in processed])
-    sources = interpolation_sources(num_frames, processed)
-    if cfg.inference.interpolation == "nearest":
-        near = np.where(sources[2] >= 0.5, sources[1], sources[0])
-        sources = (near, near, np.zeros(num_frames))
-    out = render_labels(labels, soft, sources, len(kept), size)
-    coverage = temporal_coverage(out, len(kept))
-    present = coverage > 0  # never report an empty mask
-    if present.all():
-        return out, clips.stats.select(kept), coverage
-    compact = torch.zeros(len(kept) + 1, dtype=torch.uint8, device=device)
-    compact[1:][present] = torch.arange(1, int(present.sum()) + 1, dtype=torch.uint8, device=device)
-    return compact[out.long()], clips.stats.select(kept[present]), coverage[present]
-
-
-def temporal_coverage(labels: torch.Tensor, num_instances: int) -> torch.Tensor:
-    """float (K,): fraction of the L frames of ``labels`` (L, H, W) int, 0 = none, k + 1 = instance k,
-    in which instance k has at least one pixel."""
-    flat = labels.reshape(labels.shape[0], -1).long()
-    seen = torch.zeros(flat.shape[0], num_instances + 1, dtype=torch.bool, device=labels.device)
-    seen.scatter_(1, flat, True)
-    return seen[:, 1:].float().mean(0)
-
-
-def _summary(clips: _Clips) -> TagSummary:
-    processed = np.array(sorted(clips.frames), dtype=np.int64)
-    parts = (torch.stack([clips.frames[f][i] for f in processed]).cpu().numpy() for i in (2, 3, 4))
-    center, axis = clips.projection
-    return TagSummary(processed, *parts, center.cpu().numpy(), axis.cpu().numpy())
-
-
 def predict_video(model: nn.Module, frames: np.ndarray, cfg: ExperimentConfig, device: str | torch.device = "cpu",
                   *, warmup_runs: int | None = None, keep_tags: bool = True) -> VideoPrediction:
     """Instances of a whole video.
@@ -341,15 +144,15 @@ def predict_video(model: nn.Module, frames: np.ndarray, cfg: ExperimentConfig, d
                 for _ in range(warm):
                     with autocast(device, precision):
                         model(x)
-                _sync(device)
+                sync(device)
             start = time.perf_counter()
-            clips = _run_clips(model, frames, plan, cfg, device, keep_tags, precision)
-            labels, stats, coverage = _final_labels(clips, num_frames, (height, width), cfg, device)
+            clips = run_clips(model, frames, plan, cfg, device, keep_tags, precision)
+            labels, stats, coverage = final_labels(clips, num_frames, (height, width), cfg, device)
             classes, scores = stats.ranked_classes(grouping_bandwidth(cfg), cfg.inference.topk_classes)
             if cfg.inference.coverage_score:
                 scores = scores * coverage.unsqueeze(1).to(scores.dtype)
             labels = labels.cpu().numpy()
-            _sync(device)
+            sync(device)
             total_s = time.perf_counter() - start
     finally:
         model.train(was_training)
@@ -368,23 +171,8 @@ def predict_video(model: nn.Module, frames: np.ndarray, cfg: ExperimentConfig, d
         classes=classes.flatten()[order].cpu().numpy().astype(np.int64),
         scores=scores.flatten()[order].float().cpu().numpy(),
         timing=timing,
-        tags=_summary(clips) if keep_tags else None,
+        tags=tag_summary(clips) if keep_tags else None,
     )
-
-
-def _merge_stats(clip_stats: list[InstanceStats], clip_tracks: list[torch.Tensor], num_tracks: int) -> InstanceStats:
-    """Sum per-clip instance statistics into per-track statistics (modes: count-weighted means)."""
-    device = clip_stats[0].counts.device
-    ids = torch.cat(clip_tracks).to(device)
-    parts = [torch.cat([getattr(s, name) for s in clip_stats]) for name in ("counts", "votes", "prob_sums", "sq_dist_sums", "modes")]
-    counts, votes, prob_sums, sq, modes = parts
-
-    def total(t: torch.Tensor) -> torch.Tensor:
-        return torch.zeros((num_tracks, *t.shape[1:]), dtype=t.dtype, device=device).index_add_(0, ids, t)
-
-    n = total(counts)
-    mode = total(modes * counts[:, None].to(modes.dtype)) / n.clamp_min(1)[:, None].to(modes.dtype)
-    return InstanceStats(n, total(votes), total(prob_sums), total(sq), mode)
 
 
 def predict_dataset(model: nn.Module, dataset: Any, cfg: ExperimentConfig, device: str | torch.device = "cpu",

@@ -39,7 +39,7 @@ from ..config import ExperimentConfig, ModelConfig
 from .attention import LocationEmbedding, SelfAttention, SpatioTemporalAttention, TagAttention
 from .conv import Conv3d
 from .encoder import R2Plus1DEncoder, load_encoder_weights
-from .norm import ENCODER_NORMS, GroupNorm, group_norm  # noqa: F401  (GroupNorm: re-exported)
+from .norm import ENCODER_NORMS, group_norm
 from .precision import apply_memory_format, check_memory_format, torch_memory_format
 
 TAG_ACTIVATIONS = ("none", "sigmoid")

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from inference_helpers import STILL_BOXES, Oracle, grey_video, oracle_config
-from tagvis_lib.inference.predictor import predict_video, temporal_coverage
+from tagvis_lib.inference.predictor import predict_video
+from tagvis_lib.inference.rendering import temporal_coverage
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -8,7 +8,8 @@ from tagvis_lib.config import ExperimentConfig, apply_overrides, profile_config
 from tagvis_lib.model import build_model
 from tagvis_lib.model import precision as P
 from tagvis_lib.model.conv import Conv3d
-from tagvis_lib.model.network import GroupNorm, resize
+from tagvis_lib.model.network import resize
+from tagvis_lib.model.norm import GroupNorm
 
 CPU_BF16 = P.has_bf16(torch.device("cpu"))
 needs_bf16 = pytest.mark.skipif(not CPU_BF16, reason="this CPU has no AVX512-BF16/AMX: bf16 is refused here")
