@@ -108,7 +108,7 @@ class TrainConfig:
 class InferenceConfig:
     """From network output to instances (paper section IV, "Inference"; grouping is our choice)."""
 
-    clip_length: int = CLIP_LENGTH  #: frames per processed clip
+    clip_length: int | None = None  #: frames per processed clip (None: DataConfig.clip_length, the training clip)
     height: int | None = None  #: resize frames to this for the network (None: DataConfig.height)
     width: int | None = None  #: resize frames to this for the network (None: DataConfig.width)
     long_video: str = "single_clip"  #: "single_clip" (paper) or "overlapping" (clips linked by tags)
@@ -208,7 +208,7 @@ def profile_config(name: str) -> ExperimentConfig:
                             background_weight=0.25),
             train=TrainConfig(epochs=120, batch_size=2, lr=3e-3, lr_schedule="cosine", warmup_steps=20,
                               precision="auto"),
-            inference=InferenceConfig(clip_length=8, clip_overlap=4, long_video="overlapping",
+            inference=InferenceConfig(clip_overlap=4, long_video="overlapping",
                                       grouping="components_split", bandwidth=1.0, coverage_score=True,
                                       precision="auto"),
         )
@@ -219,7 +219,7 @@ def profile_config(name: str) -> ExperimentConfig:
             model=ModelConfig(encoder_width=0.125, embed_dim=16, attention_heads=2, encoder_skips=True),
             loss=LossConfig(pixels_per_instance=64),
             train=TrainConfig(epochs=1, max_steps=4, batch_size=1, lr=1e-3, log_every=1),
-            inference=InferenceConfig(clip_length=8, clip_overlap=2, warmup_runs=0),
+            inference=InferenceConfig(clip_overlap=2, warmup_runs=0),
         )
     raise ValueError(f"unknown profile {name!r}; expected one of {PROFILES}")
 

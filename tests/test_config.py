@@ -79,3 +79,14 @@ def test_encoder_skips_off_in_the_paper_profile_and_on_for_configs_written_befor
     del old["model"]["encoder_skips"]
     assert ExperimentConfig.from_dict(old).model.encoder_skips is True
     assert ExperimentConfig.from_dict(profile_config("paper").to_dict()).model.encoder_skips is False
+
+
+def test_inference_clip_length_follows_the_training_clip_unless_set():
+    from tagvis_lib.inference.planning import inference_clip_length
+
+    for name in PROFILES:
+        cfg = profile_config(name)
+        assert cfg.inference.clip_length is None and inference_clip_length(cfg) == cfg.data.clip_length
+    cfg = apply_overrides(profile_config("cpu"), ["data.clip_length=16"])
+    assert inference_clip_length(cfg) == 16
+    assert inference_clip_length(apply_overrides(cfg, ["inference.clip_length=4", "inference.clip_overlap=2"])) == 4

@@ -78,7 +78,7 @@ def test_training_clip_draws_are_the_clips_the_trainer_takes(synth_benchmark, cf
             assert sorted(taken.tolist()) == sorted(draw.indices.tolist())
             assert all(1 <= length <= cfg.data.max_drop for _, length in draw.drops)
     indices, valid = ex.inference_clip(100, cfg)
-    assert len(indices) == cfg.inference.clip_length and valid.all() and indices[0] == 0 and indices[-1] == 99
+    assert len(indices) == cfg.data.clip_length and cfg.inference.clip_length is None and valid.all() and indices[0] == 0 and indices[-1] == 99
 
 
 def test_training_clip_is_displayable(synth_benchmark, cfg):

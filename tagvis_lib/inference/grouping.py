@@ -71,8 +71,11 @@ def grouping_bandwidth(cfg: ExperimentConfig) -> float:
 def check_inference_config(cfg: ExperimentConfig) -> None:
     """Raise ``ValueError`` naming the field when the inference settings cannot work together."""
     inf = cfg.inference
-    if inf.clip_length < 1:
-        raise ValueError(f"inference.clip_length: expected >= 1 frame, got {inf.clip_length}")
+    length = inf.clip_length or cfg.data.clip_length  # None: the training clip's length
+    if inf.clip_length is not None and inf.clip_length < 1:
+        raise ValueError(f"inference.clip_length: expected >= 1 frame (or None: data.clip_length), got {inf.clip_length}")
+    if length < 1:
+        raise ValueError(f"data.clip_length: expected >= 1 frame (inference.clip_length is None), got {length}")
     if inf.warmup_runs < 0:
         raise ValueError(f"inference.warmup_runs: expected >= 0, got {inf.warmup_runs}")
     if inf.grouping not in GROUPINGS:
@@ -91,7 +94,7 @@ def check_inference_config(cfg: ExperimentConfig) -> None:
         raise ValueError(f"inference.max_instances: expected 1..255, got {inf.max_instances}")
     if inf.topk_classes < 1:
         raise ValueError(f"inference.topk_classes: expected >= 1, got {inf.topk_classes}")
-    if inf.long_video == "overlapping" and not 0 < inf.clip_overlap < inf.clip_length:
+    if inf.long_video == "overlapping" and not 0 < inf.clip_overlap < length:
         raise ValueError(f"inference.clip_overlap: expected 1..clip_length-1, got {inf.clip_overlap}")
 
 

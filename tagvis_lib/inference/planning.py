@@ -25,6 +25,11 @@ class PlannedClip(NamedTuple):
     valid: np.ndarray
 
 
+def inference_clip_length(cfg: ExperimentConfig) -> int:
+    """Frames per processed clip: ``inference.clip_length``, or else the training clip's ``data.clip_length``."""
+    return cfg.inference.clip_length or cfg.data.clip_length
+
+
 def network_size(cfg: ExperimentConfig) -> tuple[int, int]:
     """(h, w) the frames are resized to: ``inference.height/width`` or else ``data.height/width``."""
     return cfg.inference.height or cfg.data.height, cfg.inference.width or cfg.data.width
@@ -41,7 +46,7 @@ def prepare_clip(frames: np.ndarray, size: tuple[int, int], device: torch.device
 
 def clip_plan(num_frames: int, cfg: ExperimentConfig) -> list[PlannedClip]:
     """The clips processed for a video, in order."""
-    length = cfg.inference.clip_length
+    length = inference_clip_length(cfg)
     if cfg.inference.long_video == "single_clip" or num_frames <= length:
         indices, valid = inference_indices(num_frames, length)
         return [PlannedClip(np.asarray(indices, dtype=np.int64), np.asarray(valid, dtype=bool))]

@@ -168,7 +168,9 @@ def inference_clip(num_frames: int, cfg: ExperimentConfig) -> tuple[np.ndarray, 
     """(indices int64 (T,), valid bool (T,)) of the single inference clip of a video (section IV)."""
     from ..data.clips import inference_indices
 
-    return inference_indices(num_frames, cfg.inference.clip_length)
+    from ..inference.planning import inference_clip_length
+
+    return inference_indices(num_frames, inference_clip_length(cfg))
 
 
 # ------------------------------------------------------------------------------------ set-up
