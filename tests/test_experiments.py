@@ -174,3 +174,12 @@ def test_semantic_pixel_stats_count_the_pixels_of_the_clips(trained, synth_bench
     train = ex.semantic_pixel_stats(trained[0] / ex.FINAL, synth_benchmark["ytvis"], "train", clips=1,
                                     train_clips=True, device="cpu")
     assert train["clips"] == 1
+
+
+def test_seed_checkpoints_reuse_the_main_run_and_train_other_seeds(tmp_path, synth_benchmark, cfg):
+    data = ex.DataPaths(synth_benchmark["ytvis"], synth_benchmark["davis"])
+    paths = ex.seed_checkpoints(cfg, data, tmp_path, [0, 2])
+    assert paths == [tmp_path / ex.TRAIN_DIR / ex.FINAL, tmp_path / f"{ex.TRAIN_DIR}_seed2" / ex.FINAL]
+    assert json.loads((paths[1].parent / "config.json").read_text())["train"]["seed"] == 2
+    stamp = paths[1].stat().st_mtime_ns
+    assert ex.seed_checkpoints(cfg, data, tmp_path, [2]) == [paths[1]] and paths[1].stat().st_mtime_ns == stamp

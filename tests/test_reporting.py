@@ -100,3 +100,16 @@ def test_diagnosis_and_confusion_rows():
     rows, columns = confusion_rows(d, {1: "disc", 2: "square"})
     assert columns == ["ground truth", "disc", "square", "no match"]
     assert rows[1] == {"ground truth": "square", "disc": 1, "square": 0, "no match": 1}
+
+
+def test_tables_one_and_two_give_the_mean_and_interval_over_seeds():
+    from tagvis_lib.notebook.reporting import mean_interval
+
+    runs = [{"AP": a, "AP50": 0.6, "AP75": 0.3, "AR1": 0.2, "AR10": 0.4} for a in (0.30, 0.36, 0.33)]
+    ours = table1_rows(runs)[-1]
+    _, low, high = mean_interval([0.30, 0.36, 0.33])
+    assert ours["mAP"] == 33.0 and ours["seeds"] == 3 and ours["mAP 95% CI"] == f"[{100 * low:.1f}, {100 * high:.1f}]"
+    assert table1_rows(runs[0])[-1]["mAP 95% CI"] is None and table1_rows(runs[0])[-1]["seeds"] == 1
+    davis = [{"J&F-Mean": v, "J-Mean": v, "F-Mean": v} for v in (0.5, 0.7)]
+    row = table2_rows(davis, 10.0, 20.0, "cpu")[-1]
+    assert row["J&F"] == 60.0 and row["seeds"] == 2 and row["J&F 95% CI"].startswith("[")

@@ -25,7 +25,7 @@ import re
 import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -53,6 +53,8 @@ ABLATION_BUDGETS: dict[str, dict[str, Any]] = {
 }
 #: Training seeds of every Table III row per profile: the same seeds for every row (a paired design).
 ABLATION_SEEDS: dict[str, tuple[int, ...]] = {"smoke": (0,), "cpu": (0, 1, 2), "paper": (0, 1, 2)}
+#: Training seeds of the models behind Tables I and II per profile (seed 0 is the main run of chapter 3).
+TABLE_SEEDS: dict[str, tuple[int, ...]] = {"smoke": (0,), "cpu": (0, 1, 2), "paper": (0,)}
 TRAIN_DIR, EVAL_DIR, ABLATION_DIR, DATA_DIR = "train", "eval", "ablations", "data"
 FINAL = "model_final.pt"
 
@@ -243,6 +245,26 @@ def ensure_checkpoint(cfg: ExperimentConfig, data: DataPaths, run_dir: str | os.
     if not path.exists():
         train_or_resume(cfg, path.parent, ytvis_root=data.ytvis_root, split=data.ytvis_train, progress=progress)
     return path
+
+
+def seed_checkpoints(cfg: ExperimentConfig, data: DataPaths, run_dir: str | os.PathLike, seeds: Sequence[int],
+                     progress: bool | None = None) -> list[Path]:
+    """``model_final.pt`` of one run per training seed, trained when missing (Tables I and II).
+
+    Seed ``cfg.train.seed`` is the main run, ``run_dir/train/`` (:func:`ensure_checkpoint`); any
+    other seed k trains the same config with ``train.seed=k`` into ``run_dir/train_seed<k>/``.
+    """
+    out = []
+    for seed in seeds:
+        if seed == cfg.train.seed:
+            out.append(ensure_checkpoint(cfg, data, run_dir, progress))
+            continue
+        path = Path(run_dir) / f"{TRAIN_DIR}_seed{seed}" / FINAL
+        if not path.exists():
+            train_or_resume(apply_overrides(cfg, {"train.seed": int(seed)}), path.parent, ytvis_root=data.ytvis_root,
+                            split=data.ytvis_train, progress=progress)
+        out.append(path)
+    return out
 
 
 # ---------------------------------------------------------------------------------- evaluation

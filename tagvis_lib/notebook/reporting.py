@@ -36,10 +36,11 @@ PAPER_TABLE2_ROWS: dict[str, tuple[float | str | None, ...]] = {
     "Ours": (74.3, 72.2, 76.4, 17),
 }
 
-TABLE1_COLUMNS = ["Method", "Source", "mAP", "AP@50", "AP@75", "AR@1", "AR@10"]
+TABLE1_COLUMNS = ["Method", "Source", "mAP", "AP@50", "AP@75", "AR@1", "AR@10", "mAP 95% CI", "seeds"]
 #: "video fps": every frame of the video per second, end to end (the paper's column, which it does not
 #: define further); "network fps": frames through the network per second of network time (ours only).
-TABLE2_COLUMNS = ["Method", "Source", "J&F", "J-Mean", "F-Mean", "video fps", "network fps", "Device"]
+TABLE2_COLUMNS = ["Method", "Source", "J&F", "J-Mean", "F-Mean", "video fps", "network fps", "Device",
+                  "J&F 95% CI", "seeds"]
 TABLE3_COLUMNS = ["Group", "w/o", "J&F (paper)", "J (paper)", "F (paper)", "J&F", "J&F 95% CI", "J-Mean", "F-Mean",
                   "seeds", "ΔJ&F vs Ours", "Δ 95% CI", "differs"]
 
@@ -48,22 +49,47 @@ def _pct(value: float | None) -> float | None:
     return None if value is None or value < 0 else round(100.0 * float(value), 1)
 
 
-def table1_rows(measured: Mapping[str, float], label: str = "tagvis (this run)") -> list[dict[str, Any]]:
-    """Table I: the paper's rows, then ours from ``measured`` (keys AP, AP50, AP75, AR1, AR10, 0-1)."""
-    rows = [dict(zip(TABLE1_COLUMNS, (m, "paper", *v))) for m, v in PAPER_TABLE1_ROWS.items()]
+def _per_seed(measured: Mapping[str, float] | Sequence[Mapping[str, float]]) -> list[Mapping[str, float]]:
+    """One metrics dict per training seed (a single dict is one seed)."""
+    runs = [measured] if isinstance(measured, Mapping) else list(measured)
+    if not runs:
+        raise ValueError("no measured run")
+    return runs
+
+
+def _seed_mean(runs: Sequence[Mapping[str, float]], key: str) -> float:
+    return mean_interval([float(r[key]) for r in runs])[0]
+
+
+def table1_rows(measured: Mapping[str, float] | Sequence[Mapping[str, float]],
+                label: str = "tagvis (this run)") -> list[dict[str, Any]]:
+    """Table I: the paper's rows, then ours (keys AP, AP50, AP75, AR1, AR10, 0-1).
+
+    ``measured``: one run's metrics, or one per training seed; ours is then the mean over the seeds,
+    with the Student-t 95% interval of the mAP and the seed count (no interval for one seed).
+    """
+    runs = _per_seed(measured)
+    rows = [dict(zip(TABLE1_COLUMNS, (m, "paper", *v, None, None))) for m, v in PAPER_TABLE1_ROWS.items()]
     keys = ("AP", "AP50", "AP75", "AR1", "AR10")
-    rows.append(dict(zip(TABLE1_COLUMNS, (label, "measured", *(_pct(measured[k]) for k in keys)))))
+    _, low, high = mean_interval([float(r["AP"]) for r in runs])
+    rows.append(dict(zip(TABLE1_COLUMNS, (label, "measured", *(_pct(_seed_mean(runs, k)) for k in keys),
+                                          _pct_interval(low, high), len(runs)))))
     return rows
 
 
-def table2_rows(measured: Mapping[str, float], video_fps: float, network_fps: float, device: str,
-                label: str = "tagvis (this run)") -> list[dict[str, Any]]:
-    """Table II: the paper's rows, then ours (keys J&F-Mean, J-Mean, F-Mean, 0-1) with both fps and device."""
-    rows = [dict(zip(TABLE2_COLUMNS, (m, "paper", *v, None, "V100" if m == "Ours" else None)))
+def table2_rows(measured: Mapping[str, float] | Sequence[Mapping[str, float]], video_fps: float,
+                network_fps: float, device: str, label: str = "tagvis (this run)") -> list[dict[str, Any]]:
+    """Table II: the paper's rows, then ours (keys J&F-Mean, J-Mean, F-Mean, 0-1) with both fps and device.
+
+    ``measured``: one run's metrics, or one per training seed (mean, the J&F's 95% interval, the count).
+    """
+    runs = _per_seed(measured)
+    rows = [dict(zip(TABLE2_COLUMNS, (m, "paper", *v, None, "V100" if m == "Ours" else None, None, None)))
             for m, v in PAPER_TABLE2_ROWS.items()]
+    _, low, high = mean_interval([float(r["J&F-Mean"]) for r in runs])
     rows.append(dict(zip(TABLE2_COLUMNS, (
-        label, "measured", _pct(measured["J&F-Mean"]), _pct(measured["J-Mean"]), _pct(measured["F-Mean"]),
-        round(float(video_fps), 1), round(float(network_fps), 1), device,
+        label, "measured", *(_pct(_seed_mean(runs, k)) for k in ("J&F-Mean", "J-Mean", "F-Mean")),
+        round(float(video_fps), 1), round(float(network_fps), 1), device, _pct_interval(low, high), len(runs),
     ))))
     return rows
 
