@@ -183,3 +183,16 @@ def test_seed_checkpoints_reuse_the_main_run_and_train_other_seeds(tmp_path, syn
     assert json.loads((paths[1].parent / "config.json").read_text())["train"]["seed"] == 2
     stamp = paths[1].stat().st_mtime_ns
     assert ex.seed_checkpoints(cfg, data, tmp_path, [2]) == [paths[1]] and paths[1].stat().st_mtime_ns == stamp
+
+
+def test_budget_curve_trains_the_full_model_per_budget_and_scores_valid(tmp_path, synth_benchmark, cfg):
+    from tagvis_lib.notebook.figures import budget_curve_figure
+
+    data = ex.DataPaths(synth_benchmark["ytvis"], synth_benchmark["davis"])
+    points = ex.budget_curve(cfg, data, tmp_path, [1, None])
+    assert [p["budget"] for p in points] == [1, None] and points[0]["steps"] == 1
+    assert points[1]["steps"] == cfg.train.max_steps  # the fixture's own schedule
+    assert points[1]["fraction"] == pytest.approx(1.0) and 0.0 <= points[0]["J&F-Mean"] <= 1.0
+    assert json.loads((tmp_path / "budget_1" / "ours" / "seed0" / "result.json").read_text())["eval_split"] == "val"
+    fig = budget_curve_figure(points, chosen=1)
+    assert len(fig.axes[0].lines) == 3  # the curve, the 0.9 line, the chosen budget

@@ -53,6 +53,10 @@ ABLATION_BUDGETS: dict[str, dict[str, Any]] = {
 }
 #: Training seeds of every Table III row per profile: the same seeds for every row (a paired design).
 ABLATION_SEEDS: dict[str, tuple[int, ...]] = {"smoke": (0,), "cpu": (0, 1, 2), "paper": (0, 1, 2)}
+#: Budgets (training steps; None = the profile's full schedule) of the learning curve of the full
+#: model that justifies the Table III budget: it should reach 0.9 of its full-training J&F on valid.
+BUDGET_CURVE_STEPS: dict[str, tuple[int | None, ...]] = {"smoke": (1, 2, None), "cpu": (100, 300, 600, None),
+                                                          "paper": ()}
 #: Training seeds of the models behind Tables I and II per profile (seed 0 is the main run of chapter 3).
 TABLE_SEEDS: dict[str, tuple[int, ...]] = {"smoke": (0,), "cpu": (0, 1, 2), "paper": (0,)}
 TRAIN_DIR, EVAL_DIR, ABLATION_DIR, DATA_DIR = "train", "eval", "ablations", "data"
@@ -399,6 +403,40 @@ def semantic_pixel_stats(checkpoint: str | os.PathLike, ytvis_root: str | os.Pat
 
 
 # ------------------------------------------------------------------------------------ Table III
+def budget_curve(cfg: ExperimentConfig, data: DataPaths, run_dir: str | os.PathLike,
+                 budgets: Sequence[int | None], seed: int = 0) -> list[dict[str, Any]]:
+    """J&F on DAVIS ``data.davis_val`` of the full model ("Ours") trained with each budget.
+
+    Each budget is a :mod:`tagvis_lib.training.sweep` job (``train.max_steps``; None: the profile's
+    own schedule) in ``run_dir/budget_<steps|full>/``, reused when finished. Returns one dict per
+    budget, in order: ``steps`` (taken), ``budget`` (None for full), ``J&F-Mean``, and
+    ``fraction`` of the full schedule's J&F when a None budget is among them (else None). Choose the
+    Table III budget here, on valid; Table III itself reports the test split.
+    """
+    from ..training.sweep import make_jobs, run_jobs
+
+    points = []
+    for budget in budgets:
+        out = Path(run_dir) / f"budget_{'full' if budget is None else budget}"
+        overrides = {k: v for k, v in _overrides_of(cfg).items() if k != "train.seed"}
+        jobs = make_jobs(["Ours"], [seed], out, cfg.profile, data.davis_root, data.davis_train, data.davis_val,
+                         budget={} if budget is None else {"train.max_steps": int(budget)}, overrides=overrides,
+                         device=cfg.train.device)
+        record = run_jobs(jobs)["records"][0]
+        points.append({"budget": budget, "steps": record["steps"], "J&F-Mean": record["metrics"]["J&F-Mean"]})
+    full = next((p["J&F-Mean"] for p in points if p["budget"] is None), None)
+    for p in points:
+        p["fraction"] = None if not full else p["J&F-Mean"] / full
+    return points
+
+
+def _overrides_of(cfg: ExperimentConfig) -> dict[str, Any]:
+    """The dotted fields where ``cfg`` differs from its profile (what a sweep job must re-apply)."""
+    base, mine = profile_config(cfg.profile).to_dict(), cfg.to_dict()
+    return {f"{section}.{key}": value for section, fields in mine.items() if isinstance(fields, dict)
+            for key, value in fields.items() if base.get(section, {}).get(key) != value}
+
+
 def row_slug(row: str) -> str:
     """Folder name of a Table III row: ``"Tag-Based Attention + Connector"`` -> ``tag_based_attention_connector``."""
     return re.sub(r"[^a-z0-9]+", "_", row.lower()).strip("_")

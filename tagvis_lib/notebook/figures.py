@@ -379,3 +379,25 @@ def tag_distance_figure(instance_tags: np.ndarray, margin: float, names: Sequenc
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="distance (green: >= G)")
     fig.tight_layout()
     return fig
+
+
+def budget_curve_figure(points: Sequence[Mapping[str, Any]], chosen: int | None = None, target: float = 0.9) -> Figure:
+    """J&F of the full model against its training steps (:func:`~tagvis_lib.notebook.experiments.budget_curve`),
+    with ``target`` x the full schedule's J&F and the ``chosen`` Table III budget marked."""
+    steps = np.array([p["steps"] for p in points], dtype=np.float64)
+    jf = np.array([100.0 * p["J&F-Mean"] for p in points])
+    fig = Figure(figsize=(5.5, 3.2))
+    ax = fig.add_subplot()
+    order = np.argsort(steps)
+    ax.plot(steps[order], jf[order], "o-", color=OURS, label="full model, DAVIS valid")
+    full = [100.0 * p["J&F-Mean"] for p in points if p.get("budget") is None]
+    if full:
+        ax.axhline(target * full[0], color=PAPER, ls="--", lw=1, label=f"{target:g} x full schedule")
+    if chosen is not None:
+        ax.axvline(chosen, color=DROPPED, ls=":", lw=1, label=f"Table III budget ({chosen} steps)")
+    ax.set_xlabel("training steps")
+    ax.set_ylabel("J&F (%)")
+    ax.set_title("How long each Table III row trains", fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig

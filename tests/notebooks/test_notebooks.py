@@ -125,7 +125,10 @@ def test_05_ablations_every_row_with_the_same_budget(tmp_path):
         assert row["seeds"] == "1" and row["J&F 95% CI"] == ""  # one seed: no interval
         if row["w/o"] != "Ours":
             assert row["differs"] == "-" and float(row["ΔJ&F vs Ours"]) == round(100 * stats[row["w/o"]]["diff"], 1)
-    assert_figures(figures, "table3")
+    assert_figures(figures, "table3", "budget_curve")
+    curve = sorted((run_dir / "ablations").glob("budget_*/ours/seed0/result.json"))
+    assert [p.parts[-4] for p in curve] == ["budget_1", "budget_2", "budget_full"]
+    assert {json.loads(p.read_text())["eval_split"] for p in curve} == {"val"}  # chosen on valid
 
 
 def test_06_qualitative_figures_and_static_viewer(tmp_path):
