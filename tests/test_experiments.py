@@ -189,7 +189,7 @@ def test_budget_curve_trains_the_full_model_per_budget_and_scores_valid(tmp_path
     from tagvis_lib.notebook.figures import budget_curve_figure
 
     data = ex.DataPaths(synth_benchmark["ytvis"], synth_benchmark["davis"])
-    points = ex.budget_curve(cfg, data, tmp_path, [1, None])
+    points = ex.budget_curve("smoke", data, tmp_path, [1, None], overrides=TINY, device="cpu")
     assert [p["budget"] for p in points] == [1, None] and points[0]["steps"] == 1
     assert points[1]["steps"] == cfg.train.max_steps  # the fixture's own schedule
     assert points[1]["fraction"] == pytest.approx(1.0) and 0.0 <= points[0]["J&F-Mean"] <= 1.0

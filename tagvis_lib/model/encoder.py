@@ -99,7 +99,6 @@ class R2Plus1DEncoder(nn.Module):
         super().__init__()
         if width <= 0:
             raise ValueError(f"encoder width must be positive, got {width}")
-        self.norm = norm
         c_stem, c0, c1, c2, c3, c4 = (scaled(c, width) for c in BASE_CHANNELS)
         self.width = width
         self.channels = (c1, c1, c2, c3, c4)  #: channels of stem, layer1..4

@@ -403,38 +403,31 @@ def semantic_pixel_stats(checkpoint: str | os.PathLike, ytvis_root: str | os.Pat
 
 
 # ------------------------------------------------------------------------------------ Table III
-def budget_curve(cfg: ExperimentConfig, data: DataPaths, run_dir: str | os.PathLike,
-                 budgets: Sequence[int | None], seed: int = 0) -> list[dict[str, Any]]:
+def budget_curve(profile: str, data: DataPaths, run_dir: str | os.PathLike, budgets: Sequence[int | None],
+                 seed: int = 0, overrides: Mapping[str, Any] | None = None, device: str = "auto") -> list[dict[str, Any]]:
     """J&F on DAVIS ``data.davis_val`` of the full model ("Ours") trained with each budget.
 
-    Each budget is a :mod:`tagvis_lib.training.sweep` job (``train.max_steps``; None: the profile's
-    own schedule) in ``run_dir/budget_<steps|full>/``, reused when finished. Returns one dict per
-    budget, in order: ``steps`` (taken), ``budget`` (None for full), ``J&F-Mean``, and
-    ``fraction`` of the full schedule's J&F when a None budget is among them (else None). Choose the
-    Table III budget here, on valid; Table III itself reports the test split.
+    Each budget is a :mod:`tagvis_lib.training.sweep` job of ``profile`` with ``overrides``
+    (``train.max_steps``; None: the profile's own schedule) in ``run_dir/budget_<steps|full>/``,
+    reused when finished. Returns one dict per budget, in order: ``steps`` (taken), ``budget``
+    (None for full), ``J&F-Mean``, and ``fraction`` of the full schedule's J&F when a None budget is
+    among them (else None). Choose the Table III budget here, on valid; Table III itself reports the
+    test split.
     """
     from ..training.sweep import make_jobs, run_jobs
 
     points = []
     for budget in budgets:
         out = Path(run_dir) / f"budget_{'full' if budget is None else budget}"
-        overrides = {k: v for k, v in _overrides_of(cfg).items() if k != "train.seed"}
-        jobs = make_jobs(["Ours"], [seed], out, cfg.profile, data.davis_root, data.davis_train, data.davis_val,
+        jobs = make_jobs(["Ours"], [seed], out, profile, data.davis_root, data.davis_train, data.davis_val,
                          budget={} if budget is None else {"train.max_steps": int(budget)}, overrides=overrides,
-                         device=cfg.train.device)
+                         device=device)
         record = run_jobs(jobs)["records"][0]
         points.append({"budget": budget, "steps": record["steps"], "J&F-Mean": record["metrics"]["J&F-Mean"]})
     full = next((p["J&F-Mean"] for p in points if p["budget"] is None), None)
     for p in points:
         p["fraction"] = None if not full else p["J&F-Mean"] / full
     return points
-
-
-def _overrides_of(cfg: ExperimentConfig) -> dict[str, Any]:
-    """The dotted fields where ``cfg`` differs from its profile (what a sweep job must re-apply)."""
-    base, mine = profile_config(cfg.profile).to_dict(), cfg.to_dict()
-    return {f"{section}.{key}": value for section, fields in mine.items() if isinstance(fields, dict)
-            for key, value in fields.items() if base.get(section, {}).get(key) != value}
 
 
 def row_slug(row: str) -> str:

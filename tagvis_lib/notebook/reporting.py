@@ -58,7 +58,7 @@ def _per_seed(measured: Mapping[str, float] | Sequence[Mapping[str, float]]) -> 
 
 
 def _seed_mean(runs: Sequence[Mapping[str, float]], key: str) -> float:
-    return mean_interval([float(r[key]) for r in runs])[0]
+    return sum(float(r[key]) for r in runs) / len(runs)
 
 
 def table1_rows(measured: Mapping[str, float] | Sequence[Mapping[str, float]],

@@ -14,8 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -89,7 +88,6 @@ class Case:
     message: str  #: regex the stderr must match (one line for errors)
     after: Callable[[dict, Path, str], None] | None = None
     stderr_lines: int | None = 1  #: None: any number (warnings of a successful command)
-    keep: list[str] = field(default_factory=list)  #: world paths (relative to root) that must be unchanged
 
 
 def _results_with(world, tmp, change) -> Path:
@@ -206,19 +204,24 @@ def _unchanged_file(world, tmp, stdout):
 def _predict_davis_into_used_folder(world, tmp):
     out = tmp / "out"
     shutil.copytree(world["davis_results"], out)
-    return tagvis("predict", "--checkpoint", world["davis_ck"], "--davis", world["davis"], "--split", "val",
-                  "--out", out, "--device", "cpu")
+    return _predict(world, out, "--device", "cpu", davis=True)
 
 
 def _same_as_davis_results(world, tmp, stdout):
     assert snapshot(tmp / "out") == snapshot(world["davis_results"])
 
 
+def _predict(world, out, *extra, checkpoint=None, davis=False):
+    """``tagvis predict`` of the valid split (DAVIS val with ``davis``) into ``out``."""
+    data = ("--davis", world["davis"], "--split", "val") if davis else ("--ytvis", world["ytvis"], "--split", "valid")
+    ck = checkpoint or world["davis_ck" if davis else "ck"]
+    return tagvis("predict", "--checkpoint", ck, *data, "--out", out, *extra)
+
+
 def _predict_ytvis_over_results(world, tmp):
     out = tmp / "results.json"
     shutil.copy(world["results"], out)
-    return tagvis("predict", "--checkpoint", world["ck"], "--ytvis", world["ytvis"], "--split", "valid",
-                  "--out", out, "--device", "cpu")
+    return _predict(world, out, "--device", "cpu")
 
 
 def _same_results(world, tmp, stdout):
@@ -228,14 +231,12 @@ def _same_results(world, tmp, stdout):
 
 def _predict_under_a_file(world, tmp):
     (tmp / "plain").write_text("a regular file")
-    return tagvis("predict", "--checkpoint", world["ck"], "--ytvis", world["ytvis"], "--split", "valid",
-                  "--out", tmp / "plain" / "results.json", "--device", "cpu")
+    return _predict(world, tmp / "plain" / "results.json", "--device", "cpu")
 
 
 def _predict_with(*extra):
     def build(world, tmp):
-        return tagvis("predict", "--checkpoint", world["ck"], "--ytvis", world["ytvis"], "--split", "valid",
-                      "--out", tmp / "results.json", *extra)
+        return _predict(world, tmp / "results.json", *extra)
     return build
 
 
@@ -246,8 +247,7 @@ def _nothing_written(world, tmp, stdout):
 
 def _text_checkpoint(world, tmp):
     (tmp / "notes.txt").write_text("not a checkpoint")
-    return tagvis("predict", "--checkpoint", tmp / "notes.txt", "--ytvis", world["ytvis"], "--split", "valid",
-                  "--out", tmp / "results.json", "--device", "cpu")
+    return _predict(world, tmp / "results.json", "--device", "cpu", checkpoint=tmp / "notes.txt")
 
 
 def _checkpoint_with_bad_config(world, tmp):
@@ -256,8 +256,7 @@ def _checkpoint_with_bad_config(world, tmp):
     ckpt = torch.load(world["ck"], weights_only=True)
     ckpt["config"]["inference"]["grouping"] = "bogus"
     torch.save(ckpt, tmp / "_bad.pt")
-    return tagvis("predict", "--checkpoint", tmp / "_bad.pt", "--ytvis", world["ytvis"], "--split", "valid",
-                  "--out", tmp / "results.json", "--device", "cpu")
+    return _predict(world, tmp / "results.json", "--device", "cpu", checkpoint=tmp / "_bad.pt")
 
 
 def _synth_over_dataset(world, tmp):
