@@ -97,6 +97,7 @@ def make_jobs(rows: Iterable[str] | None, seeds: Sequence[int], out: str | os.Pa
         raise KeyError(f"rows not in Table III: {unknown}; the rows are {list(TABLE3_ABLATIONS)}")
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct and at least one, got {list(seeds)}")
+
     def frozen(o):
         return dict(o) if isinstance(o, Mapping) else tuple(o or ())
 
@@ -106,12 +107,15 @@ def make_jobs(rows: Iterable[str] | None, seeds: Sequence[int], out: str | os.Pa
 
 
 def _comparable(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A config dict without the fields that do not change the numbers (device, workers, logging)."""
+    """A config dict without the fields that do not change the numbers: what a resume may change
+    (:data:`~tagvis_lib.training.trainer.RESUME_MAY_CHANGE`), logging, and the class count (set
+    from the dataset at training)."""
+    from .trainer import RESUME_MAY_CHANGE
+
     cfg = json.loads(json.dumps(config))
-    for key in ("device", "num_workers", "log_every", "checkpoint_every"):
-        cfg.get("train", {}).pop(key, None)
-        cfg.get("data", {}).pop(key, None)
-    cfg.get("model", {}).pop("num_classes", None)  # set from the dataset at training
+    for section, key in {*RESUME_MAY_CHANGE, ("train", "log_every"), ("train", "checkpoint_every"),
+                         ("model", "num_classes")}:
+        cfg.get(section, {}).pop(key, None)
     return cfg
 
 
@@ -132,14 +136,15 @@ def run_job(job: AblationJob) -> dict[str, Any]:
     """Train (or resume, or reuse) one job and score it; returns and writes its record.
 
     Record: row, seed, metrics (DAVIS J&F-Mean, J-Mean, F-Mean, ... on the 0-1 scale), steps,
-    train_seconds, parameters, eval_split, config, reused.
+    train_seconds, parameters, eval_split, train_split, config, overrides (the row's), threads
+    (torch CPU threads the job ran with), reused.
     """
     done = finished(job)
     if done is not None:
         return {**done, "reused": True}
-    if job.threads:
-        import torch
+    import torch
 
+    if job.threads:
         torch.set_num_threads(job.threads)
     from ..notebook.experiments import FINAL, evaluate_davis_run, train_or_resume
     from ..model import load_model
@@ -152,7 +157,7 @@ def run_job(job: AblationJob) -> dict[str, Any]:
     record = {"row": job.row, "seed": job.seed, "metrics": scored["metrics"], "steps": summary["steps"],
               "train_seconds": summary["seconds"], "parameters": sum(p.numel() for p in model.parameters()),
               "eval_split": job.eval_split, "train_split": job.train_split, "config": saved_cfg.to_dict(),
-              "overrides": TABLE3_ABLATIONS[job.row]}
+              "overrides": TABLE3_ABLATIONS[job.row], "threads": torch.get_num_threads()}
     write_json(job.run_dir / RESULT, record, indent=1)
     return {**record, "reused": False}
 
