@@ -47,9 +47,10 @@ def test_inline_sweep_writes_records_and_reuses_them(tmp_path, synth_benchmark):
 
 
 def test_two_smoke_rows_on_submitits_local_executor(tmp_path, synth_benchmark):
-    jobs = _jobs(synth_benchmark, tmp_path / "sweep")
-    done = run_jobs(jobs, LauncherConfig("local", cpus_per_task=1, max_parallel=2, timeout_min=10))
+    jobs = _jobs(synth_benchmark, tmp_path / "sweep", threads=1)
+    done = run_jobs(jobs, LauncherConfig("local", cpus_per_task=2, max_parallel=2, timeout_min=10))
     assert [r["row"] for r in done["records"]] == ROWS and done["reused"] == 0
+    assert [r["threads"] for r in done["records"]] == [1, 1]  # the job's own setting, not OMP_NUM_THREADS=2
     assert list((tmp_path / "sweep" / "submitit").glob("*_result.pkl"))  # ran as submitit jobs
     assert json.loads(collect(tmp_path / "sweep").read_text()) == read_results(tmp_path / "sweep")
 
@@ -88,3 +89,7 @@ def test_ablate_refuses_bad_settings_before_launching(tmp_path, synth_benchmark,
     assert main(base + ["--eval-split", "nope"]) == 2
     assert "nope.txt" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+    (tmp_path / "plain").write_text("a regular file")
+    under_a_file = [a if a != str(tmp_path / "s") else str(tmp_path / "plain" / "s") for a in base]
+    assert main(under_a_file + ["train.max_steps=1"]) == 2
+    assert "plain/s/results.json: cannot write there" in capsys.readouterr().err

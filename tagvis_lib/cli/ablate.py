@@ -48,10 +48,15 @@ def run(args: argparse.Namespace) -> int:
             check_config(job.config())
     except (KeyError, ValueError) as exc:
         raise TagvisError(exc.args[0] if exc.args else str(exc)) from None
+    from pathlib import Path
+
     from ..data import DAVISDataset
+    from ..training.sweep import RESULTS
+    from .outputs import _writable_parent
 
     for split in {args.train_split, args.eval_split}:
         DAVISDataset(args.davis, split).check_files()
+    _writable_parent(Path(args.out) / RESULTS)  # the output location before any job starts
     launcher = LauncherConfig(args.launcher, args.partition, args.gpus, args.cpus, args.time_min,
                               args.max_parallel, wait=not args.no_wait)
     try:

@@ -95,3 +95,15 @@ def test_missing_annotation_for_a_frame(tmp_path):
     (folder / "00001.png").unlink()
     with pytest.raises(DataFormatError, match=r"00001\.png: annotation: annotation file not found"):
         DAVISDataset(tmp_path, "val")[0]
+
+
+def test_check_files_finds_missing_and_stale_annotations(tmp_path):
+    folder = make_davis(tmp_path)
+    assert DAVISDataset(tmp_path, "val").check_files(unlisted=True) == 3
+    write_palette_png(folder / "00007.png", _labels()[0])  # a label of an earlier, longer sequence
+    assert DAVISDataset(tmp_path, "val").check_files() == 3  # stale files only matter with unlisted
+    with pytest.raises(DataFormatError, match=r"00007\.png: 1 annotation\(s\) match no JPEG frame"):
+        DAVISDataset(tmp_path, "val").check_files(unlisted=True)
+    (folder / "00001.png").unlink()
+    with pytest.raises(DataFormatError, match=r"00001\.png: no annotation for frame 00001\.jpg \(1 of 3"):
+        DAVISDataset(tmp_path, "val").check_files()

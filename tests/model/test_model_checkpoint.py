@@ -143,3 +143,20 @@ def test_checkpoint_needs_weights_only_pickles(tmp_path):
     torch.save({"format": "tagvis-checkpoint-v1", "model": {}, "config": {}, "categories": [], "x": Exception()}, path)
     with pytest.raises(CheckpointError, match="not a loadable"):
         load_checkpoint(path)
+
+
+class Opaque:
+    """An arbitrary class: torch.load(weights_only=True) refuses to unpickle it."""
+
+
+def test_objects_weights_only_refuses_are_named_without_torchs_advice(tmp_path):
+    from tagvis_lib.model.safe_load import load_weights_only
+
+    path = tmp_path / "pickled.pt"
+    torch.save({"model": Opaque()}, path)  # not a tensor, container or number
+    with pytest.raises(CheckpointError, match="pickled.pt.*weights_only=True does not read") as info:
+        load_weights_only(path)
+    assert "False" not in str(info.value)
+    (tmp_path / "text.pt").write_text("not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"not a file torch.save wrote \(it starts with b'not '"):
+        load_weights_only(tmp_path / "text.pt")
