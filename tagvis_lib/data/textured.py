@@ -6,14 +6,16 @@ published layouts). Each video comes from ``numpy.random.default_rng([seed, 100 
 
 - textures: crops of the natural photographs that scikit-image (``skimage/data``) and matplotlib
   (``mpl-data/sample_data``) install (:data:`TEXTURE_FILES`), under a random hue rotation,
-  saturation, brightness and (for grey images) tint. Nothing is downloaded;
+  saturation, brightness and (for grey images) tint. Nothing is downloaded. As in real video, a
+  category has its own kinds of surface and the scene others: each category draws its textures
+  from two photographs of :data:`OBJECT_TEXTURES`, the background from :data:`BACKGROUND_TEXTURES`.
+  Instances of a category differ in crop, scale, orientation and colour, so colour does not give
+  the category; shape and surface texture do;
 - background: one texture seen out of focus (Gaussian blur, lowered contrast), through a camera
   that pans and zooms (zoom factor exp(U(-0.35, 0.35)) over the video); in half of the videos it
   whips away from the objects for a stretch of 20-35% of the frames and back, so those frames show
   no object;
-- 1..5 instances of the 5 shape :data:`CATEGORIES` (the simple style's shapes). An instance's
-  texture, and so its colour, is drawn independently of its category: only the shape tells it.
-  After the first, an instance repeats an earlier category with probability 0.5 and then, with
+- 1..5 instances of the 5 shape :data:`CATEGORIES` (the simple style's shapes). After the first, an instance repeats an earlier category with probability 0.5 and then, with
   probability 0.6, moves glued to that instance (offset 0.85-1.0 times the sum of the radii), so
   same-category instances touch for long stretches;
 - motion: "stay", "enter", "leave", "cross" and "return" (goes out of the frame and comes back);
@@ -45,6 +47,10 @@ TEXTURE_FILES = (
     ("skimage", "moon.png"), ("skimage", "coins.png"), ("skimage", "page.png"),
     ("matplotlib", "grace_hopper.jpg"), ("matplotlib", "Minduka_Present_Blue_Pack.png"),
 )
+#: Category name -> the indices into :data:`TEXTURE_FILES` its instances take their surface from.
+OBJECT_TEXTURES = {"disc": (1, 13), "square": (8, 14), "triangle": (2, 5), "ring": (7, 6), "cross": (15, 16)}
+#: Indices into :data:`TEXTURE_FILES` of the scenes backgrounds are cut from (no object texture among them).
+BACKGROUND_TEXTURES = (0, 3, 4, 9, 10, 11, 12)
 _MODES = ("stay", "enter", "leave", "cross", "return")
 _MODE_P = (0.3, 0.2, 0.15, 0.15, 0.2)
 _SPLIT_OFFSET = 100  # keeps the textured streams apart from the simple style's
@@ -164,7 +170,8 @@ def _draw_instances(rng: np.random.Generator, height: int, width: int, length: i
         else:
             mode = str(rng.choice(["stay", "leave", "return"], p=[0.7, 0.15, 0.15]) if n == 0 else rng.choice(_MODES, p=_MODE_P))
             y, x = _trajectory(rng, mode, height, width, float(radius.max()), length)
-        image = pool[int(rng.integers(len(pool)))]
+        choices = OBJECT_TEXTURES[CATEGORIES[cat]["name"]]
+        image = pool[choices[int(rng.integers(len(choices)))]]
         matrix, offset = _colour_transform(rng, image)
         instances.append({
             "cat": cat, "category": CATEGORIES[cat]["id"], "shape": CATEGORIES[cat]["name"], "mode": mode,
@@ -180,7 +187,7 @@ def _draw_instances(rng: np.random.Generator, height: int, width: int, length: i
 
 def _background(rng: np.random.Generator) -> dict:
     pool = texture_pool()
-    image = pool[int(rng.integers(len(pool)))]
+    image = pool[BACKGROUND_TEXTURES[int(rng.integers(len(BACKGROUND_TEXTURES)))]]
     blurred = ndimage.gaussian_filter(image, sigma=(rng.uniform(0.8, 2.0),) * 2 + (0,))
     contrast = rng.uniform(0.55, 0.9)
     blurred = blurred.mean(axis=(0, 1)) + contrast * (blurred - blurred.mean(axis=(0, 1)))

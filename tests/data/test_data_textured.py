@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from tagvis_lib.data import DAVISDataset, YTVISDataset, make_video, write_benchmark
-from tagvis_lib.data.textured import TEXTURE_FILES, texture_pool
+from tagvis_lib.data.synth import CATEGORIES
+from tagvis_lib.data.textured import BACKGROUND_TEXTURES, OBJECT_TEXTURES, TEXTURE_FILES, texture_pool
 
 pytest.importorskip("skimage")
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -20,6 +21,12 @@ def test_texture_pool_holds_every_listed_photograph():
     pool = texture_pool()
     assert len(pool) == len(TEXTURE_FILES)
     assert all(im.ndim == 3 and im.shape[2] == 3 and max(im.shape[:2]) <= 320 and im.std() > 10 for im in pool)
+
+
+def test_categories_and_scenes_take_their_surfaces_from_photographs_of_their_own():
+    used = [i for c in CATEGORIES for i in OBJECT_TEXTURES[c["name"]]] + list(BACKGROUND_TEXTURES)
+    assert sorted(used) == list(range(len(TEXTURE_FILES)))  # each photograph in exactly one role
+    assert all(len(OBJECT_TEXTURES[c["name"]]) >= 2 for c in CATEGORIES)  # instances of a category differ
 
 
 def test_videos_have_the_properties_of_the_style(videos):
