@@ -1,4 +1,6 @@
 """Tables in the paper's layout hold every paper row and the measured numbers."""
+from unittest import mock
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -81,8 +83,12 @@ def test_save_figure_writes_png_and_pdf(tmp_path):
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
     png, pdf = save_figure(fig, tmp_path, "fig")
+    first = pdf.read_bytes()
+    with mock.patch("time.time", return_value=4e9):  # another day: an unchanged figure keeps its bytes
+        save_figure(fig, tmp_path, "fig")
     plt.close(fig)
-    assert png.read_bytes()[:4] == b"\x89PNG" and pdf.read_bytes()[:4] == b"%PDF"
+    assert png.read_bytes()[:4] == b"\x89PNG" and first[:4] == b"%PDF"
+    assert pdf.read_bytes() == first
     assert not list(tmp_path.glob(".*tmp"))
 
 

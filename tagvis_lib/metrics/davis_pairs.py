@@ -148,7 +148,7 @@ def pair_boundary(gt: np.ndarray, res: np.ndarray, n_obj: int, n_prop: int, radi
     h, w = gt.shape
     n_ch = n_obj + n_prop  # channels: objects 1..n_obj, then proposals 1..n_prop
     counts, size = np.zeros((n_ch, n_ch)), np.zeros(n_ch)
-    on, near = [], []
+    on = []
     for c0 in range(0, n_ch, 64):  # 64 channels to a packed image
         c1 = min(c0 + 64, n_ch)
         dtype = _bits_dtype(c1 - c0)

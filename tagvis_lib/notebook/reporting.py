@@ -203,13 +203,17 @@ def read_table(path: str | os.PathLike) -> list[dict[str, str]]:
 
 
 def save_figure(fig: Any, directory: str | os.PathLike, name: str, dpi: int = 120) -> tuple[Path, Path]:
-    """Save a matplotlib figure as ``name.png`` and ``name.pdf`` (atomically); return both paths."""
+    """Save a matplotlib figure as ``name.png`` and ``name.pdf`` (atomically); return both paths.
+
+    The PDF carries no creation date, so an unchanged figure gives unchanged bytes.
+    """
     directory = Path(directory)
     paths = []
     for ext in ("png", "pdf"):
         target = directory / f"{name}.{ext}"
         with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight")
+            fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight",
+                        metadata={"CreationDate": None} if ext == "pdf" else None)
         paths.append(target)
     return paths[0], paths[1]
 
