@@ -99,9 +99,10 @@ def test_diagnosis_and_confusion_rows():
     from tagvis_lib.notebook.reporting import confusion_rows, diagnosis_rows
 
     d = Diagnosis([1, 2], np.array([0.9, 0.2, 0.6]), np.array([1, 2, 2]), 0.5,
-                  np.array([[1, 0, 0], [1, 0, 1]]), {"merged": 1, "split": 0, "missed": 0, "poor_mask": 0}, 2, 2)
+                  np.array([[1, 0, 0], [1, 0, 1]]), {"merged": 1, "split": 3, "missed": 0, "poor_mask": 0}, 2, 2)
     rows, columns = diagnosis_rows({"train": d, "valid": d}, {"train": 0.61, "valid": 0.4})
-    assert columns[:3] == ["split", "AP", "tracks"] and [r["AP"] for r in rows] == [61.0, 40.0]
+    assert columns[:3] == ["evaluated on", "AP", "tracks"] and [r["AP"] for r in rows] == [61.0, 40.0]
+    assert [r["evaluated on"] for r in rows] == ["train", "valid"] and rows[0]["split"] == 3  # error kind kept apart
     assert rows[0]["matched (IoU>=0.5)"] == 0.667 and rows[0]["class accuracy of matched"] == 0.5
     rows, columns = confusion_rows(d, {1: "disc", 2: "square"})
     assert columns == ["ground truth", "disc", "square", "no match"]

@@ -221,11 +221,13 @@ def save_figure(fig: Any, directory: str | os.PathLike, name: str, dpi: int = 12
 def diagnosis_rows(by_split: Mapping[str, Any], ap: Mapping[str, float] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     """One row per split of :class:`tagvis_lib.metrics.diagnostics.Diagnosis` summaries, with AP where given.
 
-    Returns (rows, columns); the difference of two splits (e.g. train - valid) is the train/valid gap.
+    Returns (rows, columns), the data split in column "evaluated on" (the column "split" counts the
+    tracks split over several predictions); the difference of two rows (e.g. train - valid) is the
+    train/valid gap.
     """
     rows = []
     for split, diagnosis in by_split.items():
-        row = {"split": split, **({"AP": round(100 * ap[split], 1)} if ap and split in ap else {}), **diagnosis.summary()}
+        row = {"evaluated on": split, **({"AP": round(100 * ap[split], 1)} if ap and split in ap else {}), **diagnosis.summary()}
         rows.append(row)
     columns = list(dict.fromkeys(k for r in rows for k in r))
     return rows, columns
