@@ -44,12 +44,17 @@ class NotebookRun:
     seconds: float
 
 
+def _injected(cell: dict) -> bool:
+    """Whether ``cell`` is the parameters cell papermill injects."""
+    return "injected-parameters" in cell.get("metadata", {}).get("tags", [])
+
+
 def source_cell_index(executed: Path, index: int) -> int:
     """Index in the source notebook of cell ``index`` of the executed one (papermill injects a cell)."""
     import nbformat
 
     cells = nbformat.read(str(executed), as_version=4).cells[:index]
-    return index - sum("injected-parameters" in c.get("metadata", {}).get("tags", []) for c in cells)
+    return index - sum(_injected(c) for c in cells)
 
 
 def refresh_committed(executed: str | os.PathLike, source: str | os.PathLike,
@@ -66,8 +71,7 @@ def refresh_committed(executed: str | os.PathLike, source: str | os.PathLike,
     from ..utils.atomic import atomic_path
 
     executed, source = Path(executed), Path(source)
-    ran = [c for c in nbformat.read(str(executed), as_version=4).cells
-           if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    ran = [c for c in nbformat.read(str(executed), as_version=4).cells if not _injected(c)]
     nb = nbformat.read(str(source), as_version=4)
     if [c.source for c in ran] != [c.source for c in nb.cells]:
         raise TagvisError(f"{source}: its cells differ from the executed copy {executed}; run it again")

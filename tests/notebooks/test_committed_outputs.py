@@ -82,3 +82,22 @@ def test_committed_notebooks_open_with_their_cpu_profile_results(path):
     assert "profile 'cpu'" in text  # the set-up line says which profile produced the outputs
     shown = [o for o in outputs if {"image/png", "text/markdown"} & set(o.get("data", {}))]
     assert shown, "a chapter shows its figures (PNG) or tables (Markdown)"
+
+
+@pytest.mark.parametrize("argv, expected", [([], None), (["--no-refresh"], False)])
+def test_reproduce_command_passes_no_refresh(monkeypatch, argv, expected):
+    import argparse
+
+    from tagvis_lib.cli import reproduce as cli
+
+    seen = {}
+
+    def fake(*args, refresh=None):
+        seen["refresh"] = refresh
+        return []
+
+    monkeypatch.setattr("tagvis_lib.notebook.reproduce.reproduce", fake)
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers())
+    args = parser.parse_args(["reproduce", "--profile", "cpu", *argv])
+    assert args.func(args) == 0 and seen == {"refresh": expected}
