@@ -22,22 +22,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def report_warnings(caught: list[warnings.WarningMessage], command: str) -> None:
+    """Print recorded warnings: the package's DataWarnings as one line each, others as Python shows them."""
+    from ..errors import DataWarning
+
+    for w in caught:
+        if issubclass(w.category, DataWarning):
+            print(f"tagvis {command}: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     from ..errors import DataWarning, TagvisError
 
     args = build_parser().parse_args(argv)
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", DataWarning)
-            try:
+        caught: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", DataWarning)
                 return int(args.func(args) or 0)
-            finally:
-                for w in caught:  # the package's DataWarnings as one line each, others as Python shows them
-                    if issubclass(w.category, DataWarning):
-                        print(f"tagvis {args.command}: warning: {w.message}", file=sys.stderr)
-                    else:
-                        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        finally:
+            # Shown once the recording has stopped: inside it, showwarning would append to `caught`.
+            report_warnings(caught, args.command)
     except TagvisError as exc:
         print(f"tagvis {args.command}: error: {exc}", file=sys.stderr)
         return getattr(exc, "exit_code", 2)
