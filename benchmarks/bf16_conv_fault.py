@@ -7,7 +7,12 @@ format, shape) runs ``--trials`` backward passes in a fresh process, after each 
 memory with NaN; the table counts the passes with a non-finite gradient and says whether the process
 crashed.
 
-    python benchmarks/bf16_conv_fault.py [--trials 10]
+A second table trains the cpu-profile network (random weights, random 2-frame clips and labels,
+cross-entropy, bf16) for ``--steps`` Adam steps with its bottleneck's 3x3x3 convolution as
+``nn.Conv3d`` or as this package's ``Conv3d``, and counts the steps whose weight gradient of that
+convolution is not finite (alone, that kernel did not fail; inside the network it does).
+
+    python benchmarks/bf16_conv_fault.py [--trials 10] [--steps 60]
 """
 from __future__ import annotations
 
@@ -38,10 +43,40 @@ for _ in range(trials):
 print(bad)
 """
 
+NETWORK_CHILD = """
+import sys, torch
+from torch import nn
+from tagvis_lib.config import apply_overrides, profile_config
+from tagvis_lib.model import build_model
+from tagvis_lib.model.precision import autocast
+kind, steps = sys.argv[1], int(sys.argv[2])
+torch.manual_seed(0)
+model = build_model(apply_overrides(profile_config("cpu"), {"model.num_classes": 5}))
+conv = model.bottleneck[1][0]
+if kind == "nn.Conv3d":
+    plain = nn.Conv3d(conv.in_channels, conv.out_channels, conv.kernel_size, padding=conv.padding, bias=False)
+    plain.load_state_dict(conv.state_dict())
+    conv = model.bottleneck[1][0] = plain.to(memory_format=torch.channels_last_3d)
+opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+bad = 0
+for _ in range(steps):
+    x = torch.randn(2, 3, 2, 96, 160).contiguous(memory_format=torch.channels_last_3d)
+    with autocast(torch.device("cpu"), "bf16"):
+        logits = model(x).logits.float()
+    opt.zero_grad()
+    nn.functional.cross_entropy(logits, torch.randint(0, 6, (2, 2, 96, 160))).backward()
+    if not torch.isfinite(conv.weight.grad).all():
+        bad += 1
+        conv.weight.grad.zero_()
+    opt.step()
+print(bad)
+"""
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=60)
     args = parser.parse_args()
     import torch
 
@@ -56,6 +91,14 @@ def main() -> None:
                                        str(args.trials)], capture_output=True, text=True)
                 cells.append(proc.stdout.strip() if proc.returncode == 0 else f"crashed (exit {proc.returncode})")
             print(f"| {c}x{t}x{h}x{w} | {fmt} | {cells[0]} | {cells[1]} |", flush=True)
+
+    print(f"\ncpu-profile network, 2-frame clips, bottleneck kernel (3, 3, 3), bf16, {args.steps} training steps each")
+    print("| bottleneck convolution | steps with a non-finite weight gradient |")
+    print("|---|---|")
+    for kind in ("nn.Conv3d", "Conv3d"):
+        proc = subprocess.run([sys.executable, "-c", NETWORK_CHILD, kind, str(args.steps)], capture_output=True, text=True)
+        cell = proc.stdout.strip() if proc.returncode == 0 else f"crashed (exit {proc.returncode})"
+        print(f"| {kind} | {cell} |", flush=True)
 
 
 if __name__ == "__main__":
