@@ -73,6 +73,12 @@ print(bad)
 """
 
 
+def child_cell(script: str, *args: object) -> str:
+    """Run ``script`` in a fresh Python with ``args``: its printed count, or how the process crashed."""
+    proc = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else f"crashed (exit {proc.returncode})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=10)
@@ -87,18 +93,14 @@ def main() -> None:
         for fmt in ("contiguous", "channels_last_3d"):
             cells = []
             for kind in ("nn.Conv3d", "Conv3d"):
-                proc = subprocess.run([sys.executable, "-c", CHILD, kind, fmt, str(c), str(t), str(h), str(w),
-                                       str(args.trials)], capture_output=True, text=True)
-                cells.append(proc.stdout.strip() if proc.returncode == 0 else f"crashed (exit {proc.returncode})")
+                cells.append(child_cell(CHILD, kind, fmt, c, t, h, w, args.trials))
             print(f"| {c}x{t}x{h}x{w} | {fmt} | {cells[0]} | {cells[1]} |", flush=True)
 
     print(f"\ncpu-profile network, 2-frame clips, bottleneck kernel (3, 3, 3), bf16, {args.steps} training steps each")
     print("| bottleneck convolution | steps with a non-finite weight gradient |")
     print("|---|---|")
     for kind in ("nn.Conv3d", "Conv3d"):
-        proc = subprocess.run([sys.executable, "-c", NETWORK_CHILD, kind, str(args.steps)], capture_output=True, text=True)
-        cell = proc.stdout.strip() if proc.returncode == 0 else f"crashed (exit {proc.returncode})"
-        print(f"| {kind} | {cell} |", flush=True)
+        print(f"| {kind} | {child_cell(NETWORK_CHILD, kind, args.steps)} |", flush=True)
 
 
 if __name__ == "__main__":
