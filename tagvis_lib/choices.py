@@ -52,6 +52,11 @@ OPEN_POINTS: list[tuple[str, str, str, str]] = [
      "paper profile: one 32-frame clip per GPU at 360x640, the size YouTube-VIS baselines train at "
      "(MaskTrack R-CNN resizes the 720x1280 frames to 640x360); cpu 96x160 and batch 2, smoke 48x80 "
      "(what 2 cores train in minutes)", "train.batch_size, data.height, data.width"),
+    ("Loss schedule", "every term of eqs. (6)-(7) from the first step",
+     "the paper's by default (every profile); as an option the four tagging terms join after "
+     "loss.tagging_start_step cross-entropy-only steps, rising linearly over loss.tagging_ramp_steps "
+     "(a probe for the textured benchmark, where the tagging terms held the semantic branch back)",
+     "loss.tagging_start_step, loss.tagging_ramp_steps"),
     ("Class balance of L_crossentropy", "plain cross-entropy (eq. 7)",
      "plain by default; background pixels can weigh less (cpu profile: 0.25)", "loss.background_weight"),
     ("Encoder normalisation", "not said",

@@ -77,6 +77,8 @@ class LossConfig:
     temper_weight: float = 1.0
     ce_weight: float = 1.0
     background_weight: float = 1.0  #: weight of background pixels in the cross-entropy (objects: 1; 1.0 = paper)
+    tagging_start_step: int = 0  #: optimiser steps on the cross-entropy alone before the four tagging terms join (0 = paper)
+    tagging_ramp_steps: int = 0  #: steps over which the tagging weights then rise linearly to their values (0: at once)
 
 
 @dataclass

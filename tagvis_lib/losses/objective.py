@@ -13,6 +13,15 @@ from .tagging import TERMS, TaggingLoss
 NAMES = TERMS + ("ce",)
 
 
+def tagging_scale(step: int, loss_cfg: LossConfig) -> float:
+    """Factor of the four tagging weights at optimiser step ``step`` (0-based): 0 for the first
+    ``loss.tagging_start_step`` steps, then a linear rise over ``loss.tagging_ramp_steps`` to 1."""
+    start, ramp = loss_cfg.tagging_start_step, loss_cfg.tagging_ramp_steps
+    if step < start:
+        return 0.0
+    return 1.0 if ramp == 0 else min(1.0, (step - start + 1) / ramp)
+
+
 class TagVISObjective(nn.Module):
     """``total = sum_k w_k L_k`` over spectra, specter, tempra, temper and ce (weights of ``LossConfig``).
 
@@ -20,7 +29,9 @@ class TagVISObjective(nn.Module):
     ``TagVISOutput`` or any pair) and the collated batch (``"instance_ids"``, ``"semantic"``, both
     (B, T, H, W)). Returns a dict of scalar tensors with the five terms and ``"total"``. With all weights
     1 this is eq. (6) plus eq. (7). A term whose weight is 0 (a Table III "w/o" row) is still computed
-    and reported, detached, but not added. A non-finite term raises ``FloatingPointError`` naming it.
+    and reported, detached, but not added. ``tag_scale`` (:func:`tagging_scale`) multiplies the four
+    tagging weights; at 0 their terms stay in the graph with factor 0, so every parameter still takes
+    a (zero) gradient. A non-finite term raises ``FloatingPointError`` naming it.
     """
 
     def __init__(self, loss_cfg: LossConfig, seed: int = 0):
@@ -31,6 +42,9 @@ class TagVISObjective(nn.Module):
         if not loss_cfg.background_weight > 0:
             raise ValueError(f"loss.background_weight: expected > 0, got {loss_cfg.background_weight}")
         self.background_weight = float(loss_cfg.background_weight)
+        for name in ("tagging_start_step", "tagging_ramp_steps"):
+            if getattr(loss_cfg, name) < 0:
+                raise ValueError(f"loss.{name}: expected >= 0, got {getattr(loss_cfg, name)}")
         self.tagging = TaggingLoss(
             margin=loss_cfg.margin,
             pixels_per_instance=loss_cfg.pixels_per_instance,
@@ -39,11 +53,12 @@ class TagVISObjective(nn.Module):
             seed=seed,
         )
 
-    def forward(self, output: Sequence[Tensor], batch: dict[str, Any]) -> dict[str, Tensor]:
+    def forward(self, output: Sequence[Tensor], batch: dict[str, Any], tag_scale: float = 1.0) -> dict[str, Tensor]:
         tags, logits = output[0], output[1]
         terms = self.tagging(tags, batch["instance_ids"])
         terms["ce"] = semantic_cross_entropy(logits, batch["semantic"], background_weight=self.background_weight)
-        used = [self.weights[name] * terms[name] for name in NAMES if self.weights[name] > 0]
+        scale = {name: 1.0 if name == "ce" else float(tag_scale) for name in NAMES}
+        used = [scale[name] * self.weights[name] * terms[name] for name in NAMES if self.weights[name] > 0]
         report = {name: terms[name] if self.weights[name] > 0 else terms[name].detach() for name in NAMES}
         report["total"] = torch.stack(used).sum()
         order = [*NAMES, "total"]  # the one finite-loss check of training: every term, then their weighted sum

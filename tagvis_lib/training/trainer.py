@@ -33,7 +33,7 @@ from ..data import open_dataset
 from ..data.torch_dataset import ClipDataset, collate_clips
 from ..errors import CheckpointError, Interrupted, TagvisError
 from ..losses import TagVISObjective
-from ..losses.objective import NAMES
+from ..losses.objective import NAMES, tagging_scale
 from ..model import build_model, load_checkpoint, save_checkpoint
 from ..model.precision import autocast, resolve_precision
 from .distributed import (DistContext, all_gather_objects, all_reduce_mean, barrier, cleanup_distributed,
@@ -395,12 +395,13 @@ class Trainer:
         with autocast(self.device, self.precision):
             output = self.model(frames)
         tags, logits = output[0].float(), output[1].float()
-        per_clip = []
+        per_clip, tag_scale = [], tagging_scale(self.step, self.cfg.loss)
         try:
             for b, seed in enumerate(seeds):
                 self.objective.tagging.generator.manual_seed(seed)
                 per_clip.append(self.objective((tags[b:b + 1], logits[b:b + 1]),
-                                               {"instance_ids": ids[b:b + 1], "semantic": semantic[b:b + 1]}))
+                                               {"instance_ids": ids[b:b + 1], "semantic": semantic[b:b + 1]},
+                                               tag_scale=tag_scale))
         except FloatingPointError as exc:
             raise TrainingDiverged(f"step {self.step + 1}: {exc}") from exc
         return {k: torch.stack([p[k] for p in per_clip]).mean() for k in LOGGED}  # each clip's terms checked finite

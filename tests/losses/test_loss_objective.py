@@ -6,6 +6,7 @@ import torch
 
 from tagvis_lib import TABLE3_ABLATIONS, LossConfig, apply_overrides, profile_config
 from tagvis_lib.losses import TaggingLoss, TagVISObjective, semantic_cross_entropy
+from tagvis_lib.losses.objective import tagging_scale
 
 NAMES = ("spectra", "specter", "tempra", "temper", "ce")
 
@@ -64,6 +65,33 @@ def test_table3_loss_rows_drop_exactly_their_term(row):
     assert not out[term].requires_grad
     rest = sum(out[k] for k in NAMES if k != term)
     assert out["total"].item() == pytest.approx(rest.item())
+
+
+def test_tagging_scale_is_zero_before_the_start_then_ramps_to_one():
+    assert [tagging_scale(s, LossConfig()) for s in (0, 5)] == [1.0, 1.0]
+    cfg = LossConfig(tagging_start_step=3, tagging_ramp_steps=4)
+    assert [tagging_scale(s, cfg) for s in range(9)] == [0, 0, 0, 0.25, 0.5, 0.75, 1, 1, 1]
+    assert [tagging_scale(s, LossConfig(tagging_start_step=2)) for s in range(4)] == [0, 0, 1, 1]
+
+
+def test_tag_scale_multiplies_the_tagging_terms_and_keeps_their_graph():
+    output, batch = make_case(3)
+    objective = TagVISObjective(LossConfig(ce_weight=2.0))
+    full, half = objective(output, batch), objective(output, batch, tag_scale=0.5)
+    tagging = sum(full[k] for k in NAMES[:4])
+    assert half["total"].item() == pytest.approx((0.5 * tagging + 2.0 * full["ce"]).item())
+    off = objective(output, batch, tag_scale=0.0)
+    assert off["total"].item() == pytest.approx(2.0 * full["ce"].item())
+    assert off["spectra"].item() == pytest.approx(full["spectra"].item())  # still reported
+    off["total"].backward()
+    assert output.tags.grad is not None and output.tags.grad.abs().sum() == 0  # in the graph, factor 0
+    assert output.logits.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("field", ["tagging_start_step", "tagging_ramp_steps"])
+def test_a_negative_tagging_schedule_is_refused_naming_the_field(field):
+    with pytest.raises(ValueError, match=f"loss.{field}"):
+        TagVISObjective(LossConfig(**{field: -1}))
 
 
 def test_config_options_reach_the_tagging_loss():

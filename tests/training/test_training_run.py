@@ -40,6 +40,15 @@ def test_train_writes_config_metrics_checkpoints_and_a_loadable_model(synth_benc
     assert any(not torch.equal(trained[k], v) for k, v in build_model(cfg_back).state_dict().items())
 
 
+def test_tagging_terms_join_the_total_at_their_start_step(synth_benchmark, tmp_path):
+    cfg = smoke(**{"loss.tagging_start_step": 2, "loss.tagging_ramp_steps": 2})
+    train(cfg, ytvis_root=synth_benchmark["ytvis"], out_dir=tmp_path / "run", progress=False)
+    rows = read_metrics(tmp_path / "run" / "metrics.jsonl", "train")
+    tagging = [sum(r[k] for k in ("spectra", "specter", "tempra", "temper")) for r in rows]
+    assert all(t > 0 for t in tagging)  # computed and logged throughout
+    assert [r["total"] - r["ce"] for r in rows] == pytest.approx([0, 0, 0.5 * tagging[2], tagging[3]], rel=1e-5)
+
+
 def test_cli_overrides_change_the_saved_config(synth_benchmark, tmp_path, capsys):
     code = main(["train", "--davis", str(synth_benchmark["davis"]), "--split", "train", "--profile", "smoke",
                  "--out", str(tmp_path / "run"), "--no-progress", "train.max_steps=1", "train.lr=0.005",
@@ -170,7 +179,8 @@ def test_paper_profile_warns_without_kinetics_weights(synth_benchmark, tmp_path,
                                             ("data.clip_length=0", "data.clip_length"),
                                             ("inference.clip_length=0", "inference.clip_length"),
                                             ("data.short_video=wrap", "data.short_video"),
-                                            ("model.tag_dim=0", "tag_dim")])
+                                            ("model.tag_dim=0", "tag_dim"),
+                                            ("loss.tagging_ramp_steps=-1", "loss.tagging_ramp_steps")])
 def test_every_config_section_is_checked_before_a_run_folder_exists(synth_benchmark, tmp_path, capsys, override, field):
     out = tmp_path / "run"
     code = main(["train", "--ytvis", str(synth_benchmark["ytvis"]), "--profile", "smoke", "--out", str(out),
