@@ -24,6 +24,9 @@ the link from the bottleneck to the decoder (identity, no parameters; v = b with
 the tag connector is the link from the tags to the decoder, a 1x1x1 MLP that embeds the pooled
 D-dim tags into E channels (w = that embedding without the tag-based attention). The decoder sums
 the connector outputs, so removing a module or a connector removes exactly its parameters.
+``model.tag_trunk_gradient`` < 1 (not in the paper; an option for studying how the tagging terms
+and the cross-entropy share the trunk) scales the gradient that reaches ``b`` and the encoder skips
+from the tag generator; the forward pass is unchanged.
 Tags-only row (no decoder, attentions, connectors): ``tags_only_classifier``, a 1x1x1 conv on the
 tag generator's last features, still gives the class logits needed for evaluation.
 """
@@ -178,6 +181,8 @@ def validate_model_config(cfg: ModelConfig) -> None:
     if cfg.embed_dim % cfg.attention_heads:
         raise ValueError(f"model.embed_dim={cfg.embed_dim} is not divisible by model.attention_heads={cfg.attention_heads}")
     check_memory_format(cfg.memory_format)
+    if not 0.0 <= cfg.tag_trunk_gradient <= 1.0:
+        raise ValueError(f"model.tag_trunk_gradient={cfg.tag_trunk_gradient}: expected a factor in [0, 1]")
     if cfg.tag_activation not in TAG_ACTIVATIONS:
         raise ValueError(f"model.tag_activation={cfg.tag_activation!r}: expected one of {TAG_ACTIVATIONS}")
     if cfg.encoder_norm not in ENCODER_NORMS:
@@ -193,6 +198,25 @@ def validate_model_config(cfg: ModelConfig) -> None:
         raise ValueError("model.semantic_decoder needs at least one connector (tag or self-attention)")
     if not cfg.semantic_decoder and connectors:
         raise ValueError("model connectors lead to the semantic decoder: switch them off with it (tags-only row)")
+
+
+def scale_gradient(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """``x`` unchanged in the forward pass; its gradient multiplied by ``factor`` in the backward
+    (0: detached)."""
+    if factor == 0.0:
+        return x.detach()
+    return _ScaleGradient.apply(x, factor)
+
+
+class _ScaleGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, factor: float) -> torch.Tensor:  # type: ignore[override]
+        ctx.factor = factor
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        return grad * ctx.factor, None
 
 
 class TagVIS(nn.Module):
@@ -248,7 +272,9 @@ class TagVIS(nn.Module):
         bottleneck_size = (size[0], *f.shape[3:])
         u = resize(f, bottleneck_size) if self.st_attention is None else self.st_attention(f, size[0])
         b = self.bottleneck(u)
-        tags, tag_features = self.tag_generator(b, sizes, skips if self.cfg.encoder_skips else None, size)
+        k = self.cfg.tag_trunk_gradient
+        tag_in, tag_skips = (b, skips) if k == 1.0 else (scale_gradient(b, k), [scale_gradient(x, k) for x in skips])
+        tags, tag_features = self.tag_generator(tag_in, sizes, tag_skips if self.cfg.encoder_skips else None, size)
         if self.decoder is None:
             return tags, float32_head(self.tags_only_classifier, tag_features, size)
         links = []

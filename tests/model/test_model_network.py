@@ -73,11 +73,39 @@ def test_profiles_build():
         ),
         (dict(embed_dim=18, attention_heads=4), "divisible"),
         (dict(tag_activation="tanh"), "tag_activation"),
+        (dict(tag_trunk_gradient=1.5), "model.tag_trunk_gradient"),
+        (dict(tag_trunk_gradient=-0.1), "model.tag_trunk_gradient"),
     ],
 )
 def test_inconsistent_switches_are_refused(changes, match):
     with pytest.raises(ValueError, match=match):
         build_model(small_model_config(**changes))
+
+
+def tag_gradients(factor: float) -> tuple[TagVISOutput, dict[str, torch.Tensor]]:
+    """Output and the gradients of ``tags.square().sum()`` (tags alone) with ``tag_trunk_gradient``."""
+    torch.manual_seed(0)
+    model = build_model(small_model_config(tag_trunk_gradient=factor)).eval()
+    out = model(torch.randn(1, 3, 4, 32, 32, generator=torch.Generator().manual_seed(1)))
+    out.tags.square().sum().backward()
+    return out, {n: p.grad for n, p in model.named_parameters()}
+
+
+def test_tag_trunk_gradient_scales_only_what_the_tags_send_into_the_trunk():
+    full, g1 = tag_gradients(1.0)
+    half, g05 = tag_gradients(0.5)
+    cut, g0 = tag_gradients(0.0)
+    assert torch.equal(full.tags, half.tags) and torch.equal(full.tags, cut.tags)  # forward unchanged
+    assert torch.equal(full.logits, cut.logits)
+    trunk = [n for n in g1 if n.startswith(("encoder.", "bottleneck."))]
+    head = [n for n in g1 if n.startswith("tag_generator.")]
+    assert trunk and head and any(g1[n].abs().sum() > 0 for n in trunk)
+    for n in head:
+        torch.testing.assert_close(g0[n], g1[n])
+        torch.testing.assert_close(g05[n], g1[n])
+    for n in trunk:
+        assert g0[n] is None or not g0[n].any()
+        torch.testing.assert_close(g05[n], 0.5 * g1[n], rtol=1e-4, atol=1e-7)
 
 
 def test_wrong_input_layout_is_refused(small_cfg):
