@@ -1,9 +1,11 @@
 """Location embedding and the three attention modules of paper section III (Figs. 3 and 4).
 
 All modules work at the bottleneck resolution h x w = ceil(H/16) x ceil(W/16) and use
-:func:`torch.nn.functional.scaled_dot_product_attention` (multi-head, pre-LayerNorm, residual), so
-a fused backend (flash / memory-efficient on CUDA, flash on CPU) keeps memory linear in the token
-count. Tensor names: B batch, C channels, T frames, T' encoder time steps (ceil(T/8)), N = h*w
+multi-head inner-product attention (pre-LayerNorm, residual) through :func:`attention`: on CUDA,
+or when the score matrix would be large, :func:`torch.nn.functional.scaled_dot_product_attention`
+(a fused backend keeps memory linear in the token count); on the CPU with small score matrices
+(the cpu profile's), the same softmax(q k^T / sqrt(d)) v as two matrix products, whose backward
+runs faster there than the fused CPU kernel's (``benchmarks/model_speed.py``). Tensor names: B batch, C channels, T frames, T' encoder time steps (ceil(T/8)), N = h*w
 tokens per frame, d channels per head.
 """
 from __future__ import annotations
@@ -13,6 +15,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from .conv import Conv3d
+
+
+#: Largest score matrix (elements over batch, heads, queries and keys) that the CPU computes as
+#: explicit matrix products; larger ones take the fused kernel.
+EXPLICIT_SCORES_MAX = 1 << 24
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d)) v: q (..., Nq, d), k and v (..., Nk, d) -> (..., Nq, d)."""
+    scores = q.shape[:-1].numel() * k.shape[-2]
+    if q.device.type != "cpu" or scores > EXPLICIT_SCORES_MAX:
+        return F.scaled_dot_product_attention(q, k, v)
+    weights = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-2, -1)).softmax(-1)
+    return torch.matmul(weights.to(v.dtype), v)
 
 
 def to_tokens(x: torch.Tensor) -> torch.Tensor:
@@ -113,7 +129,7 @@ class SpatioTemporalAttention(TokenAttention):
         q = self.queries(to_tokens(f_up).flatten(1, 2))  # (B, heads, T*N, d)
         k, v = self.keys_values(to_tokens(f))  # (B, T', heads, N, d)
         pooled = sum(
-            F.scaled_dot_product_attention(q, k[:, s], v[:, s]) for s in range(steps)
+            attention(q, k[:, s], v[:, s]) for s in range(steps)
         ) / steps  # (B, heads, T*N, d)
         out = self.merge(pooled).unflatten(1, (num_frames, h * w))  # (B, T, N, C)
         return f_up + from_tokens(out, h, w)
@@ -133,7 +149,7 @@ class TagAttention(TokenAttention):
         _, _, t, h, w = x.shape
         tokens = to_tokens(x).flatten(1, 2)  # (B, T*N, C)
         k, v = self.keys_values(tokens)
-        out = self.merge(F.scaled_dot_product_attention(self.queries(tokens), k, v))
+        out = self.merge(attention(self.queries(tokens), k, v))
         return x + from_tokens(out.unflatten(1, (t, h * w)), h, w)
 
 
@@ -148,5 +164,5 @@ class SelfAttention(TokenAttention):
         b, _, t, h, w = q.shape
         tokens = to_tokens(q).flatten(0, 1)  # (B*T, N, C): frames batched
         k, v = self.keys_values(tokens)
-        out = self.merge(F.scaled_dot_product_attention(self.queries(tokens), k, v))
+        out = self.merge(attention(self.queries(tokens), k, v))
         return q + from_tokens(out.unflatten(0, (b, t)), h, w)

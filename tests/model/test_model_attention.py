@@ -79,3 +79,19 @@ def test_location_embedding_starts_as_the_identity_on_the_features():
         torch.testing.assert_close(module(g), g + offset, rtol=0, atol=1e-6)
         assert offset.abs().max() > 0  # the coordinates do reach the output
         torch.testing.assert_close(offset[:, :, 0], offset[:, :, 1])  # and do not depend on time
+
+
+@pytest.mark.parametrize("limit", [0, 1 << 30])
+def test_attention_paths_agree(monkeypatch, limit):
+    """The explicit matrix products (small score matrices on the CPU) and the fused kernel give the
+    same attention, gradients included; ``limit`` 0 forces the fused kernel, a large one the products."""
+    import tagvis_lib.model.attention as attention_module
+
+    q, k, v = (torch.randn(2, 3, n, 4, dtype=torch.float64, requires_grad=True) for n in (5, 7, 7))
+    reference = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    grads = torch.autograd.grad(reference.square().sum(), (q, k, v))
+    monkeypatch.setattr(attention_module, "EXPLICIT_SCORES_MAX", limit)
+    out = attention_module.attention(q, k, v)
+    torch.testing.assert_close(out, reference)
+    for got, want in zip(torch.autograd.grad(out.square().sum(), (q, k, v)), grads):
+        torch.testing.assert_close(got, want)
