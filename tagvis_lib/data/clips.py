@@ -21,7 +21,8 @@ Augmentations (:func:`draw_augment_params`, :func:`augment_clip`), drawn once pe
 identically to frames, instance labels and void: temporal flip (frame order reversed, ``valid``
 too), random crop (one scale s ~ U(crop_scale_min, 1) for both sides, so the aspect ratio is kept;
 position uniform), horizontal flip, then resize to ``(height, width)``: bilinear with antialiasing
-for frames (antialiasing only when shrinking), nearest (pixel-centre aligned, ``nearest-exact``)
+for frames (antialiasing only when shrinking; computed on the uint8 frames, so values are whole
+grey levels), nearest (pixel-centre aligned, ``nearest-exact``)
 for labels.
 
 Inference (:func:`inference_indices`, paper: "process the sequence as a 32 frame video (one clip)
@@ -168,13 +169,14 @@ def augment_clip(
         frames, labels, valid = frames[::-1], labels[::-1], valid[::-1]
     if params.hflip:
         frames, labels = frames[:, :, ::-1], labels[:, :, ::-1]
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # uint8, channels-last view
     y = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))
     if (ch, cw) != tuple(size):
         shrink = ch > size[0] or cw > size[1]
-        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink).clamp_(0, 255)
+        # on uint8 channels-last frames (rounded to whole grey levels): about 10x faster than on floats
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
         y = F.interpolate(y[:, None].float(), size=size, mode="nearest-exact")[:, 0].long()
-    return x.contiguous(), y, torch.from_numpy(np.ascontiguousarray(valid))
+    return x.float().contiguous(), y, torch.from_numpy(np.ascontiguousarray(valid))
 
 
 SHORT_VIDEO = ("pad", "loop")
