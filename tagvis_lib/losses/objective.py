@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import LossConfig
-from .semantic import semantic_cross_entropy
+from .semantic import clip_cross_entropies, semantic_cross_entropy
 from .tagging import TERMS, TaggingLoss
 
 NAMES = TERMS + ("ce",)
@@ -57,6 +57,25 @@ class TagVISObjective(nn.Module):
         tags, logits = output[0], output[1]
         terms = self.tagging(tags, batch["instance_ids"])
         terms["ce"] = semantic_cross_entropy(logits, batch["semantic"], background_weight=self.background_weight)
+        return self._combine(terms, tag_scale)
+
+    def clip_mean(self, output: Sequence[Tensor], batch: dict[str, Any], seeds: Sequence[int],
+                  tag_scale: float = 1.0) -> dict[str, Tensor]:
+        """The mean over the B clips of each clip's own objective, in one pass over the batch.
+
+        Clip ``b`` is scored alone (its cross-entropy is the mean over its own pixels), its pixel
+        sampling drawn from a generator seeded with ``seeds[b]``: the result equals the mean of
+        ``self((tags[b:b+1], logits[b:b+1]), ...)`` over ``b``, each after
+        ``self.tagging.generator.manual_seed(seeds[b])`` (up to float summation order).
+        """
+        tags, logits = output[0], output[1]
+        terms = {name: value.mean() for name, value in
+                 self.tagging.clip_losses(tags, batch["instance_ids"], seeds=seeds).items()}
+        terms["ce"] = clip_cross_entropies(logits, batch["semantic"], background_weight=self.background_weight).mean()
+        return self._combine(terms, tag_scale)
+
+    def _combine(self, terms: dict[str, Tensor], tag_scale: float) -> dict[str, Tensor]:
+        """The weighted total of the five terms, weight-0 terms detached, every value checked finite."""
         scale = {name: 1.0 if name == "ce" else float(tag_scale) for name in NAMES}
         used = [scale[name] * self.weights[name] * terms[name] for name in NAMES if self.weights[name] > 0]
         report = {name: terms[name] if self.weights[name] > 0 else terms[name].detach() for name in NAMES}

@@ -44,7 +44,7 @@ Choices on the points the paper leaves open:
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -62,12 +62,14 @@ def safe_norm(v: Tensor, dim: int = -1) -> Tensor:
     return torch.where(nonzero, torch.where(nonzero, sq, torch.ones_like(sq)).sqrt(), torch.zeros_like(sq))
 
 
-def sample_per_segment(segment: Tensor, counts: Tensor, k: int, generator: torch.Generator) -> Tensor:
+def sample_per_segment(segment: Tensor, counts: Tensor, k: int, generator: torch.Generator | None,
+                       keys: Tensor | None = None) -> Tensor:
     """Choose ``min(k, size)`` members of every segment, uniformly at random without replacement.
 
     ``segment``: (P,) int64 segment of each element; ``counts``: (S,) int64 elements per segment;
-    ``generator``: a CPU generator (keys are drawn on the CPU, then moved). Returns the int64 indices
-    (into ``segment``) of the chosen elements, grouped by segment.
+    ``generator``: a CPU generator (keys are drawn on the CPU, then moved), or ``keys``: (P,) the
+    uniform keys themselves. Returns the int64 indices (into ``segment``) of the chosen elements,
+    grouped by segment.
 
     Each element gets a uniform key and each segment keeps its ``k`` smallest keys. Only keys below a
     per-segment threshold (about k + 4 sqrt(k) expected candidates) are sorted; a segment with too
@@ -75,7 +77,8 @@ def sample_per_segment(segment: Tensor, counts: Tensor, k: int, generator: torch
     result is exact.
     """
     device = segment.device
-    keys = torch.rand(segment.numel(), generator=generator).to(device)
+    keys = torch.rand(segment.numel(), generator=generator) if keys is None else keys
+    keys = keys.to(device)
     wanted = counts.clamp(max=k)
     threshold = ((k + 4.0 * k**0.5 + 8.0) / counts.clamp(min=1).float()).clamp(max=1.0)
     for _ in range(2):
@@ -214,8 +217,20 @@ class TaggingLoss(nn.Module):
     def forward(self, tags: Tensor, instance_ids: Tensor) -> dict[str, Tensor]:
         return {name: value.mean() for name, value in self.clip_losses(tags, instance_ids).items()}
 
-    def clip_losses(self, tags: Tensor, instance_ids: Tensor) -> dict[str, Tensor]:
-        """Per-clip terms: a dict of (B,) tensors. ``tags``: (B, D, T, H, W); ids: (B, T, H, W)."""
+    def clip_losses(self, tags: Tensor, instance_ids: Tensor, seeds: Sequence[int] | None = None) -> dict[str, Tensor]:
+        """Per-clip terms: a dict of (B,) tensors. ``tags``: (B, D, T, H, W); ids: (B, T, H, W).
+
+        ``seeds`` (one per clip): the random draws of clip ``b`` come from a generator seeded with
+        ``seeds[b]``, so its terms equal those of ``clip_losses(tags[b:b+1], ids[b:b+1])`` after
+        ``generator.manual_seed(seeds[b])`` (the module's own generator is left as it was). Without
+        ``seeds`` every draw comes from the module's generator.
+        """
+        if seeds is not None:
+            if len(seeds) != tags.shape[0]:
+                raise ValueError(f"seeds: expected one per clip ({tags.shape[0]}), got {len(seeds)}")
+            if self.temper_max_pairs is not None:  # pair draws depend on each clip's own instance count
+                parts = [self._seeded(tags[b:b + 1], instance_ids[b:b + 1], seed) for b, seed in enumerate(seeds)]
+                return {name: torch.cat([p[name] for p in parts]) for name in TERMS}
         if tags.dim() != 5 or instance_ids.shape != (tags.shape[0], *tags.shape[2:]):
             raise ValueError(
                 f"expected tags (B, D, T, H, W) and instance_ids (B, T, H, W), "
@@ -226,18 +241,37 @@ class TaggingLoss(nn.Module):
         g = group_pixels(tags, instance_ids.to(device=tags.device, dtype=torch.long))
         n = g.num_instances.clamp(min=1)
         return {
-            "spectra": self._spectra(g) / n,
+            "spectra": self._spectra(g, seeds) / n,
             "specter": self._specter(g),
             "tempra": self._tempra(g) / n,
             "temper": self._temper(g),
         }
 
-    def _spectra(self, g: PixelGroups) -> Tensor:
+    def _seeded(self, tags: Tensor, instance_ids: Tensor, seed: int) -> dict[str, Tensor]:
+        """``clip_losses`` of one clip with the module's generator seeded by ``seed`` (state restored)."""
+        state = self.generator.get_state()
+        try:
+            self.generator.manual_seed(seed)
+            return self.clip_losses(tags, instance_ids)
+        finally:
+            self.generator.set_state(state)
+
+    def _sampling_keys(self, g: PixelGroups, seeds: Sequence[int] | None) -> Tensor | None:
+        """Uniform keys (P,) of the pixels, clip b's from a generator seeded with ``seeds[b]``
+        (pixels are ordered by clip); None without seeds (the module's generator draws them)."""
+        if seeds is None:
+            return None
+        per_clip = g.counts.view(len(seeds), -1).sum(1).tolist() if g.counts.numel() else [0] * len(seeds)
+        return torch.cat([torch.rand(int(n), generator=torch.Generator().manual_seed(int(seed)))
+                          for n, seed in zip(per_clip, seeds)])
+
+    def _spectra(self, g: PixelGroups, seeds: Sequence[int] | None = None) -> Tensor:
         """Eq. (2) without the 1/N: per clip, sum_n sum_m ||h_n - h'_nm||^2 (B,)."""
         b_size, k_size, d = g.means.shape
         segment, values = g.segment, g.values
         if self.pixels_per_instance is not None:
-            chosen = sample_per_segment(segment, g.counts, self.pixels_per_instance, self.generator)
+            chosen = sample_per_segment(segment, g.counts, self.pixels_per_instance, self.generator,
+                                        self._sampling_keys(g, seeds))
             segment, values = segment.index_select(0, chosen), values.index_select(0, chosen)
         sq = (g.means.reshape(-1, d).index_select(0, segment) - values).pow(2).sum(1)  # ||h_n - h'_nm||^2
         per_instance = sq.new_zeros(b_size * k_size).index_add_(0, segment, sq)

@@ -395,16 +395,11 @@ class Trainer:
         with autocast(self.device, self.precision):
             output = self.model(frames)
         tags, logits = output[0].float(), output[1].float()
-        per_clip, tag_scale = [], tagging_scale(self.step, self.cfg.loss)
+        batch = {"instance_ids": ids, "semantic": semantic}
         try:
-            for b, seed in enumerate(seeds):
-                self.objective.tagging.generator.manual_seed(seed)
-                per_clip.append(self.objective((tags[b:b + 1], logits[b:b + 1]),
-                                               {"instance_ids": ids[b:b + 1], "semantic": semantic[b:b + 1]},
-                                               tag_scale=tag_scale))
+            return self.objective.clip_mean((tags, logits), batch, seeds, tag_scale=tagging_scale(self.step, self.cfg.loss))
         except FloatingPointError as exc:
             raise TrainingDiverged(f"step {self.step + 1}: {exc}") from exc
-        return {k: torch.stack([p[k] for p in per_clip]).mean() for k in LOGGED}  # each clip's terms checked finite
 
     def _log(self, window: "_Window", steps_per_epoch: int) -> None:
         """All ranks: average the window's losses over ranks; rank 0 writes the line."""

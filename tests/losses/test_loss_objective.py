@@ -132,3 +132,38 @@ def test_background_weight_reaches_the_cross_entropy_and_must_be_positive():
     assert out["ce"].item() != pytest.approx(TagVISObjective(LossConfig())(output, batch)["ce"].item())
     with pytest.raises(ValueError, match="loss.background_weight"):
         TagVISObjective(LossConfig(background_weight=0.0))
+
+
+@pytest.mark.parametrize("cfg", [
+    LossConfig(pixels_per_instance=5, spectra_reduction="mean", background_weight=0.25, spectra_weight=10.0),
+    LossConfig(pixels_per_instance=3, temper_max_pairs=1),
+    LossConfig(),
+])
+def test_clip_mean_equals_each_clip_scored_alone(cfg):
+    """What training computes in one pass equals the mean of the clips' objectives one by one, each
+    with its own seeded sampling; gradients too (a clip whose pixels are all ignored counts as 0)."""
+    output, batch = make_case(5)
+    batch["instance_ids"][1] = 255
+    batch["semantic"][1] = 255  # clip 1: every pixel ignored
+    seeds = [11, 12]
+    objective = TagVISObjective(cfg, seed=3)
+    state = objective.tagging.generator.get_state()
+    batched = objective.clip_mean(output, batch, seeds, tag_scale=0.5)
+    assert torch.equal(objective.tagging.generator.get_state(), state)  # the module's generator untouched
+    grads = torch.autograd.grad(batched["total"], (output.tags, output.logits))
+    alone = []
+    for b, seed in enumerate(seeds):
+        objective.tagging.generator.manual_seed(seed)
+        part = {k: v[b:b + 1] for k, v in batch.items() if k != "video_id"}
+        alone.append(objective((output.tags[b:b + 1], output.logits[b:b + 1]), part, tag_scale=0.5))
+    for name in (*NAMES, "total"):
+        assert batched[name].item() == pytest.approx(sum(a[name].item() for a in alone) / 2, rel=1e-6, abs=1e-7)
+    want = torch.autograd.grad(sum(a["total"] for a in alone) / 2, (output.tags, output.logits))
+    for got, expected in zip(grads, want):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_clip_mean_needs_one_seed_per_clip():
+    output, batch = make_case()
+    with pytest.raises(ValueError, match="one per clip"):
+        TagVISObjective(LossConfig(pixels_per_instance=4)).clip_mean(output, batch, [1])

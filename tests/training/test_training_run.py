@@ -87,14 +87,14 @@ def test_non_finite_loss_stops_naming_step_and_term(synth_benchmark, tmp_path, m
     import tagvis_lib.losses.objective as objective
 
     calls = {"n": 0}
-    real = objective.semantic_cross_entropy
+    real = objective.clip_cross_entropies
 
     def poisoned(logits, semantic, **kwargs):
-        calls["n"] += 1
+        calls["n"] += 1  # once per step: training scores the clips of a step in one pass
         value = real(logits, semantic, **kwargs)
         return value * float("inf") if calls["n"] == 3 else value
 
-    monkeypatch.setattr(objective, "semantic_cross_entropy", poisoned)
+    monkeypatch.setattr(objective, "clip_cross_entropies", poisoned)
     with pytest.raises(TrainingDiverged, match=r"step 3: .*'ce'"):
         train(smoke(), ytvis_root=synth_benchmark["ytvis"], out_dir=tmp_path, progress=False)
 
