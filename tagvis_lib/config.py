@@ -116,6 +116,7 @@ class InferenceConfig:
     width: int | None = None  #: resize frames to this for the network (None: DataConfig.width)
     long_video: str = "single_clip"  #: "single_clip" (paper) or "overlapping" (clips linked by tags)
     clip_overlap: int = 8  #: frames shared by consecutive clips in "overlapping" mode
+    bridge_gaps: bool = False  #: join a track that ends with a later one of its class when a 2-frame pass tags them alike (inference.bridging)
     grouping: str = "meanshift"  #: "meanshift", "histogram" (D = 1), "seed_grow", "components" (tag-free baseline) or "components_split" (components split by tags)
     bandwidth: float | None = None  #: grouping bandwidth in tag units (None: margin / 2)
     foreground_threshold: float = 0.5  #: foreground when P(background) < 1 - threshold

@@ -48,6 +48,7 @@ from torch import nn
 
 from ..config import ExperimentConfig
 from ..model.precision import autocast, resolve_precision
+from .bridging import bridge_gaps
 from .grouping import check_inference_config, grouping_bandwidth
 from .planning import clip_plan, network_size, prepare_clip
 from .rendering import final_labels, tag_summary
@@ -147,6 +148,8 @@ def predict_video(model: nn.Module, frames: np.ndarray, cfg: ExperimentConfig, d
                 sync(device)
             start = time.perf_counter()
             clips = run_clips(model, frames, plan, cfg, device, keep_tags, precision)
+            if cfg.inference.bridge_gaps:
+                clips = bridge_gaps(model, frames, clips, cfg, device, precision)
             labels, stats, coverage = final_labels(clips, num_frames, (height, width), cfg, device)
             classes, scores = stats.ranked_classes(grouping_bandwidth(cfg), cfg.inference.topk_classes)
             if cfg.inference.coverage_score:
@@ -158,7 +161,7 @@ def predict_video(model: nn.Module, frames: np.ndarray, cfg: ExperimentConfig, d
         model.train(was_training)
     k = classes.shape[1]
     order = torch.argsort(scores.flatten(), descending=True, stable=True)
-    network_frames = sum(int(v.sum()) for _, v in plan)
+    network_frames = clips.network_frames
     timing = {
         "frames": num_frames, "network_frames": network_frames, "clips": len(plan), "precision": precision,
         "model_s": clips.model_s, "total_s": total_s,

@@ -38,14 +38,16 @@ class ProcessedFrame:
 @dataclass
 class ClipRun:
     """What the clips of a video leave for the final masks: processed frames by video frame index,
-    per-track :class:`InstanceStats`, the track count, the forward seconds, and the tag projection
-    ``(center (D,), axis (D,))`` when tags are kept."""
+    per-track :class:`InstanceStats`, the track count, the forward seconds, the tag projection
+    ``(center (D,), axis (D,))`` when tags are kept, and the frames that went through the network
+    (a frame shared by two clips counted twice; padding not counted)."""
 
     frames: dict[int, ProcessedFrame]
     stats: InstanceStats
     num_tracks: int
     model_s: float
     projection: tuple[torch.Tensor, torch.Tensor] | None
+    network_frames: int = 0
 
 
 def sync(device: torch.device) -> None:
@@ -109,7 +111,8 @@ def run_clips(model: nn.Module, frames: np.ndarray, plan: list[PlannedClip], cfg
                 frame.foreground = groups.fg_soft[t] > 0.5
                 frame.semantic = probs[:, t].argmax(0).to(torch.uint8)
             kept[f] = frame
-    return ClipRun(kept, merge_stats(clip_stats, clip_tracks, num_tracks), num_tracks, model_s, projection)
+    network_frames = sum(int(v.sum()) for _, v in plan)
+    return ClipRun(kept, merge_stats(clip_stats, clip_tracks, num_tracks), num_tracks, model_s, projection, network_frames)
 
 
 def merge_stats(clip_stats: list[InstanceStats], clip_tracks: list[torch.Tensor], num_tracks: int) -> InstanceStats:
