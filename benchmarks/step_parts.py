@@ -1,0 +1,211 @@
+"""Parts of a training step, each against the way it was done before, side by side in one process.
+
+A shared 2-core machine drifts by tens of percent between runs, so every comparison here alternates
+the two variants step by step (or clip by clip) on the same inputs inside one process and reports
+medians:
+
+1. a cpu-profile training step (and the 2-frame x 8-clip setting of the textured recipe, README):
+   attention through the fused ``scaled_dot_product_attention`` kernel against two matrix products
+   (``tagvis_lib.model.attention.attention``), and the objective scored clip by clip in a loop
+   against ``TagVISObjective.clip_mean`` (one pass);
+2. loading one training clip: frames opened by PIL from the path and resized as floats (before)
+   against PIL on the file's bytes and a uint8 resize (now).
+
+    python benchmarks/step_parts.py [--ytvis ROOT] [--rounds 30]
+
+Without ``--ytvis`` the embedded benchmark is written to a temporary folder.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+SETTINGS = {
+    "cpu profile (8 frames x 2 clips)": [],
+    "2 frames x 8 clips": ["data.clip_length=2", "train.batch_size=8", "inference.clip_overlap=1"],
+}
+
+
+def per_clip_loss(trainer, frames, ids, semantic, seeds):
+    """The objective as training computed it before ``clip_mean``: one clip at a time."""
+    from tagvis_lib.losses.objective import tagging_scale
+    from tagvis_lib.model.precision import autocast
+    from tagvis_lib.training.trainer import LOGGED
+
+    with autocast(trainer.device, trainer.precision):
+        output = trainer.model(frames)
+    tags, logits = output[0].float(), output[1].float()
+    per_clip, scale = [], tagging_scale(trainer.step, trainer.cfg.loss)
+    for b, seed in enumerate(seeds):
+        trainer.objective.tagging.generator.manual_seed(seed)
+        part = {"instance_ids": ids[b:b + 1], "semantic": semantic[b:b + 1]}
+        per_clip.append(trainer.objective((tags[b:b + 1], logits[b:b + 1]), part, tag_scale=scale))
+    return {k: torch.stack([p[k] for p in per_clip]).mean() for k in LOGGED}
+
+
+@contextmanager
+def fused_attention() -> Iterator[None]:
+    import tagvis_lib.model.attention as attention
+
+    kept = attention.EXPLICIT_SCORES_MAX
+    attention.EXPLICIT_SCORES_MAX = 0
+    try:
+        yield
+    finally:
+        attention.EXPLICIT_SCORES_MAX = kept
+
+
+@contextmanager
+def loop_objective() -> Iterator[None]:
+    from tagvis_lib.training import trainer as trainer_module
+
+    kept = trainer_module.Trainer._loss
+    trainer_module.Trainer._loss = per_clip_loss
+    try:
+        yield
+    finally:
+        trainer_module.Trainer._loss = kept
+
+
+@contextmanager
+def nothing() -> Iterator[None]:
+    yield
+
+
+def alternate(variants: dict[str, Callable[[], None]], rounds: int) -> dict[str, float]:
+    """Median seconds of each variant's call, the variants alternating (order flipped every round)."""
+    names = list(variants)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        for n in names if r % 2 == 0 else names[::-1]:
+            start = time.perf_counter()
+            variants[n]()
+            times[n].append(time.perf_counter() - start)
+    return {n: statistics.median(t) for n, t in times.items()}
+
+
+def step_table(ytvis: Path, rounds: int) -> None:
+    from tagvis_lib.config import apply_overrides, profile_config
+    from tagvis_lib.training.distributed import init_distributed
+    from tagvis_lib.training.trainer import Trainer
+
+    print("| setting | variant | ms / step | ratio to before |")
+    print("|---|---|---:|---:|")
+    for label, overrides in SETTINGS.items():
+        cfg = apply_overrides(profile_config("cpu"), overrides)
+        with tempfile.TemporaryDirectory() as out:
+            trainer = Trainer(cfg, init_distributed("cpu"), out, "train", ytvis, None, False)
+            trainer._build(False)
+            trainer._train_mode()
+            batches = []
+            for epoch in range(8):
+                trainer.sampler.set_epoch(epoch)
+                trainer.clips.set_epoch(epoch)
+                batches += list(trainer.loader)
+                if len(batches) >= 8:
+                    break
+            batches = batches[:8]
+            state = {"k": 0}
+
+            def step(context) -> Callable[[], None]:
+                def run() -> None:
+                    batch = batches[state["k"] % len(batches)]
+                    state["k"] += 1
+                    with context():
+                        trainer._step(batch, list(range(len(batch["video_id"]))))
+                return run
+
+            variants = {"before: fused attention, per-clip objective": step(lambda: _both(fused_attention, loop_objective)),
+                        "explicit attention, per-clip objective": step(loop_objective),
+                        "fused attention, clip_mean objective": step(fused_attention),
+                        "now: explicit attention, clip_mean objective": step(nothing)}
+            alternate(variants, 4)  # warm-up
+            medians = alternate(variants, rounds)
+        before = medians[next(iter(medians))]
+        for name, s in medians.items():
+            print(f"| {label} | {name} | {s * 1000:.1f} | {before / s:.2f}x |")
+
+
+@contextmanager
+def _both(first, second) -> Iterator[None]:
+    with first(), second():
+        yield
+
+
+def old_read(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def old_resize(frames: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True).clamp_(0, 255).contiguous()
+
+
+def new_resize(frames: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True).float().contiguous()
+
+
+def loading_table(ytvis: Path, rounds: int) -> None:
+    from tagvis_lib.config import profile_config
+    from tagvis_lib.data import YTVISDataset
+    from tagvis_lib.data.video import read_image
+
+    dataset = YTVISDataset(ytvis, "train")
+    size = (profile_config("cpu").data.height, profile_config("cpu").data.width)
+    clips = []
+    for i in range(min(len(dataset), 16)):
+        video = dataset._videos[i]
+        names = video["file_names"][:8]
+        clips.append([dataset.frames_dir / name for name in names])
+    state = {"k": 0}
+
+    def load(read, resize) -> Callable[[], None]:
+        def run() -> None:
+            paths = clips[state["k"] % len(clips)]
+            state["k"] += 1
+            resize(np.stack([read(p) for p in paths]), size)
+        return run
+
+    variants = {"before: PIL from the path, float resize": load(old_read, old_resize),
+                "now: PIL on the file's bytes, uint8 resize": load(read_image, new_resize)}
+    alternate(variants, 4)
+    medians = alternate(variants, rounds * 4)
+    print()
+    print("| 8 frames read and resized to the cpu profile's 96x160 | ms / clip | ratio to before |")
+    print("|---|---:|---:|")
+    before = medians[next(iter(medians))]
+    for name, s in medians.items():
+        print(f"| {name} | {s * 1000:.2f} | {before / s:.2f}x |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ytvis", type=Path, default=None, help="a YouTube-VIS root with a train split")
+    parser.add_argument("--rounds", type=int, default=30)
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    with tempfile.TemporaryDirectory(prefix="tagvis-step-parts-") as tmp:
+        ytvis = args.ytvis
+        if ytvis is None:
+            from tagvis_lib.data import write_benchmark
+
+            ytvis = Path(write_benchmark(Path(tmp) / "synth")["ytvis"])
+        step_table(ytvis, args.rounds)
+        loading_table(ytvis, args.rounds)
+
+
+if __name__ == "__main__":
+    main()
