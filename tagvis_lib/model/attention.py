@@ -5,7 +5,7 @@ multi-head inner-product attention (pre-LayerNorm, residual) through :func:`atte
 or when the score matrix would be large, :func:`torch.nn.functional.scaled_dot_product_attention`
 (a fused backend keeps memory linear in the token count); on the CPU with small score matrices
 (the cpu profile's), the same softmax(q k^T / sqrt(d)) v as two matrix products, whose backward
-runs faster there than the fused CPU kernel's (``benchmarks/model_speed.py``). Tensor names: B batch, C channels, T frames, T' encoder time steps (ceil(T/8)), N = h*w
+runs faster there than the fused CPU kernel's (``benchmarks/step_parts.py``). Tensor names: B batch, C channels, T frames, T' encoder time steps (ceil(T/8)), N = h*w
 tokens per frame, d channels per head.
 """
 from __future__ import annotations
