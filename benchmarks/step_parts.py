@@ -6,8 +6,10 @@ medians:
 
 1. a cpu-profile training step (and the 2-frame x 8-clip setting of the textured recipe, README):
    attention through the fused ``scaled_dot_product_attention`` kernel against two matrix products
-   (``tagvis_lib.model.attention.attention``), and the objective scored clip by clip in a loop
-   against ``TagVISObjective.clip_mean`` (one pass);
+   (``tagvis_lib.model.attention.attention``), the objective scored clip by clip in a loop
+   against ``TagVISObjective.clip_mean`` (one pass), and torch's ``nn.BatchNorm3d`` kernels against
+   ``tagvis_lib.model.norm.BatchNorm3d`` (channels-last inputs of 11, 36, 57, ... channels folded
+   into rows of a multiple of 16); each change alone and all three together;
 2. loading one training clip: frames opened by PIL from the path and resized as floats (before)
    against PIL on the file's bytes and a uint8 resize (now).
 
@@ -18,6 +20,7 @@ Without ``--ytvis`` the embedded benchmark is written to a temporary folder.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import tempfile
 import time
@@ -77,6 +80,20 @@ def loop_objective() -> Iterator[None]:
 
 
 @contextmanager
+def torch_batchnorm() -> Iterator[None]:
+    from torch import nn
+
+    from tagvis_lib.model.norm import BatchNorm3d
+
+    kept = BatchNorm3d.forward
+    BatchNorm3d.forward = nn.BatchNorm3d.forward
+    try:
+        yield
+    finally:
+        BatchNorm3d.forward = kept
+
+
+@contextmanager
 def nothing() -> Iterator[None]:
     yield
 
@@ -124,10 +141,12 @@ def step_table(ytvis: Path, rounds: int) -> None:
                         trainer._step(batch, list(range(len(batch["video_id"]))))
                 return run
 
-            variants = {"before: fused attention, per-clip objective": step(lambda: _both(fused_attention, loop_objective)),
-                        "explicit attention, per-clip objective": step(loop_objective),
-                        "fused attention, clip_mean objective": step(fused_attention),
-                        "now: explicit attention, clip_mean objective": step(nothing)}
+            variants = {"before: fused attention, per-clip objective, torch BatchNorm":
+                            step(lambda: _all(fused_attention, loop_objective, torch_batchnorm)),
+                        "explicit attention only": step(lambda: _all(loop_objective, torch_batchnorm)),
+                        "clip_mean objective only": step(lambda: _all(fused_attention, torch_batchnorm)),
+                        "folded BatchNorm only": step(lambda: _all(fused_attention, loop_objective)),
+                        "now: all three": step(nothing)}
             alternate(variants, 4)  # warm-up
             medians = alternate(variants, rounds)
         before = medians[next(iter(medians))]
@@ -136,8 +155,10 @@ def step_table(ytvis: Path, rounds: int) -> None:
 
 
 @contextmanager
-def _both(first, second) -> Iterator[None]:
-    with first(), second():
+def _all(*contexts) -> Iterator[None]:
+    with contextlib.ExitStack() as stack:
+        for context in contexts:
+            stack.enter_context(context())
         yield
 
 
