@@ -109,14 +109,15 @@ class BatchNorm3d(nn.BatchNorm3d):
     (the R(2+1)D midplanes at encoder width 0.25 have 11, 36, 57, ... channels). Viewing k
     consecutive positions as one row of k*C channels (:func:`rows_view`) gives the kernels full
     vectors; the statistics of the k column groups are then pooled per channel. Other inputs
-    (contiguous format, C a multiple of 16, no affine parameters) take ``nn.BatchNorm3d``'s path.
+    (contiguous format, C a multiple of 16, no affine parameters, and every device but the CPU,
+    where the gain was not measured) take ``nn.BatchNorm3d``'s path.
     ``benchmarks/step_parts.py`` measures the gain.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = x.shape[1] if x.dim() == 5 else 0
         k = fold_factor(c, x.numel() // c) if c and c % CHANNEL_MULTIPLE else None
-        if (k is None or not self.affine or x.is_contiguous()
+        if (k is None or not self.affine or x.device.type != "cpu" or x.is_contiguous()
                 or not x.is_contiguous(memory_format=torch.channels_last_3d)):
             return super().forward(x)
         self._check_input_dim(x)
