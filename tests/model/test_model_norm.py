@@ -3,9 +3,20 @@ import pytest
 import torch
 from torch import nn
 
+from tagvis_lib.model import norm
 from tagvis_lib.model.norm import BatchNorm3d, fold_factor, rows_view
 
 CL = torch.channels_last_3d
+
+
+@pytest.fixture
+def fold_small(monkeypatch):
+    """Small test inputs take the folded path too; yields the list of the fold's calls."""
+    calls = []
+    apply = norm._FoldedBatchNorm.apply
+    monkeypatch.setattr(norm, "FOLD_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(norm._FoldedBatchNorm, "apply", lambda *a: calls.append(a[0].shape) or apply(*a))
+    return calls
 
 
 def _pair(channels, momentum=0.1, dtype=torch.float64, seed=0):
@@ -35,7 +46,7 @@ def _run(module, x, grad, steps=2):
     ((1, 36, 1, 2, 4), True, 0.3),    # two positions per column group
     ((2, 57, 2, 4, 4), False, 0.1),   # eval mode with gradients (train.batchnorm="frozen")
 ])
-def test_folded_batchnorm_equals_torch_in_float64(shape, training, momentum):
+def test_folded_batchnorm_equals_torch_in_float64(shape, training, momentum, fold_small):
     ref, ours = _pair(shape[1], momentum)
     ref.train(training), ours.train(training)
     x = (torch.randn(shape, dtype=torch.float64) * 2 + 1).contiguous(memory_format=CL)
@@ -45,9 +56,11 @@ def test_folded_batchnorm_equals_torch_in_float64(shape, training, momentum):
                           expected, got):
         torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12, msg=name)
     assert got[0].is_contiguous(memory_format=CL) and got[1].is_contiguous(memory_format=CL)
+    assert len(fold_small) == 2  # both forward passes of the module went through the fold
 
 
-def test_folded_batchnorm_in_bf16_is_as_close_to_float64_as_torchs():
+
+def test_folded_batchnorm_in_bf16_is_as_close_to_float64_as_torchs(fold_small):
     ref, ours = _pair(36, dtype=torch.float32)
     shape = (2, 36, 4, 12, 20)
     x = (torch.randn(shape) * 3 + 1).contiguous(memory_format=CL)
@@ -58,15 +71,20 @@ def test_folded_batchnorm_in_bf16_is_as_close_to_float64_as_torchs():
         got = _run(module, x.bfloat16(), grad.bfloat16(), steps=1)
         for a, b in zip(exact[:4], got[:4]):
             assert ((a - b.double()).abs().max() / a.abs().max()).item() < 1e-2
+    assert len(fold_small) == 1
 
 
-def test_inputs_the_fold_does_not_fit_take_torchs_path_exactly():
-    for shape, fmt in [((2, 16, 2, 4, 4), CL), ((2, 36, 2, 4, 4), torch.contiguous_format), ((1, 36, 1, 1, 3), CL)]:
+def test_inputs_the_fold_does_not_fit_take_torchs_path_exactly(fold_small, monkeypatch):
+    cases = [((2, 16, 2, 4, 4), CL), ((2, 36, 2, 4, 4), torch.contiguous_format), ((1, 36, 1, 1, 3), CL)]
+    for shape, fmt in cases + [((2, 36, 2, 4, 4), CL)]:
+        if shape == (2, 36, 2, 4, 4) and fmt is CL:  # foldable, but below the size where folding pays
+            monkeypatch.setattr(norm, "FOLD_MIN_ELEMENTS", 2 ** 19)
         ref, ours = _pair(shape[1], dtype=torch.float32)
         x = torch.randn(shape).contiguous(memory_format=fmt)
         grad = torch.randn(shape).contiguous(memory_format=fmt)
         for a, b in zip(_run(ref, x, grad), _run(ours, x, grad)):
             assert torch.equal(a, b)
+    assert fold_small == []
 
 
 def test_fold_factor_and_rows_view():
