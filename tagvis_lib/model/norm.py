@@ -13,8 +13,10 @@ ENCODER_NORMS = ("batch", "group")
 
 #: channel counts that PyTorch's channels-last BatchNorm kernels handle at full speed are multiples of this
 CHANNEL_MULTIPLE = 16
-#: inputs with fewer elements keep torch's kernels: there the fold's extra calls cost more than they save
-#: (``benchmarks/step_split.py``, first table)
+#: the fold runs for inputs of fewer channels than this and at least FOLD_MIN_ELEMENTS elements; elsewhere
+#: its extra calls cost more than they save (``benchmarks/step_split.py``, first table: 11, 36 and 57
+#: channels at 8 x 48 x 80 / 8 x 24 x 40 gain 1.2-2.7x, 72 channels at 4 x 24 x 40 loses 0.75x)
+FOLD_MAX_CHANNELS = 64
 FOLD_MIN_ELEMENTS = 2 ** 19
 
 
@@ -112,17 +114,17 @@ class BatchNorm3d(nn.BatchNorm3d):
     (the R(2+1)D midplanes at encoder width 0.25 have 11, 36, 57, ... channels). Viewing k
     consecutive positions as one row of k*C channels (:func:`rows_view`) gives the kernels full
     vectors; the statistics of the k column groups are then pooled per channel. Other inputs
-    (contiguous format, C a multiple of 16, fewer than :data:`FOLD_MIN_ELEMENTS` elements, no affine
-    parameters, and every device but the CPU, where the gain was not measured) take
-    ``nn.BatchNorm3d``'s path.
-    ``benchmarks/step_parts.py`` measures the gain.
+    (contiguous format, C a multiple of 16 or not below :data:`FOLD_MAX_CHANNELS`, fewer than
+    :data:`FOLD_MIN_ELEMENTS` elements, no affine parameters, and every device but the CPU, where
+    the gain was not measured) take ``nn.BatchNorm3d``'s path. ``benchmarks/step_split.py`` and
+    ``benchmarks/step_parts.py`` measure the gain.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = x.shape[1] if x.dim() == 5 else 0
-        k = fold_factor(c, x.numel() // c) if c and c % CHANNEL_MULTIPLE else None
-        if (k is None or not self.affine or x.device.type != "cpu" or x.numel() < FOLD_MIN_ELEMENTS or x.is_contiguous()
-                or not x.is_contiguous(memory_format=torch.channels_last_3d)):
+        k = fold_factor(c, x.numel() // c) if c and c % CHANNEL_MULTIPLE and c < FOLD_MAX_CHANNELS else None
+        if (k is None or not self.affine or x.device.type != "cpu" or x.numel() < FOLD_MIN_ELEMENTS
+                or x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last_3d)):
             return super().forward(x)
         self._check_input_dim(x)
         batch_stats = self.training or self.running_mean is None
