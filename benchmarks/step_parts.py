@@ -111,26 +111,13 @@ def alternate(variants: dict[str, Callable[[], None]], rounds: int) -> dict[str,
 
 
 def step_table(ytvis: Path, rounds: int) -> None:
-    from tagvis_lib.config import apply_overrides, profile_config
-    from tagvis_lib.training.distributed import init_distributed
-    from tagvis_lib.training.trainer import Trainer
+    from step_split import trainer_for  # this folder's benchmark: a cpu-profile Trainer and 8 batches
 
     print("| setting | variant | ms / step | ratio to before |")
     print("|---|---|---:|---:|")
     for label, overrides in SETTINGS.items():
-        cfg = apply_overrides(profile_config("cpu"), overrides)
         with tempfile.TemporaryDirectory() as out:
-            trainer = Trainer(cfg, init_distributed("cpu"), out, "train", ytvis, None, False)
-            trainer._build(False)
-            trainer._train_mode()
-            batches = []
-            for epoch in range(8):
-                trainer.sampler.set_epoch(epoch)
-                trainer.clips.set_epoch(epoch)
-                batches += list(trainer.loader)
-                if len(batches) >= 8:
-                    break
-            batches = batches[:8]
+            trainer, batches = trainer_for(ytvis, out, overrides)
             state = {"k": 0}
 
             def step(context) -> Callable[[], None]:

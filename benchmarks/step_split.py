@@ -68,13 +68,14 @@ def copy_if_unaligned(module: nn.BatchNorm3d, x: torch.Tensor) -> torch.Tensor:
     return x * 1.0 if x.shape[1] % CHANNEL_MULTIPLE else nn.BatchNorm3d.forward(module, x)
 
 
-def trainer_for(ytvis: Path, out: str):
-    """A cpu-profile Trainer in training mode and 8 of its batches."""
-    from tagvis_lib.config import profile_config
+def trainer_for(ytvis: Path, out: str, overrides: list[str] | None = None):
+    """A cpu-profile Trainer (with dotted ``overrides``) in training mode and 8 of its batches."""
+    from tagvis_lib.config import apply_overrides, profile_config
     from tagvis_lib.training.distributed import init_distributed
     from tagvis_lib.training.trainer import Trainer
 
-    trainer = Trainer(profile_config("cpu"), init_distributed("cpu"), out, "train", ytvis, None, False)
+    cfg = apply_overrides(profile_config("cpu"), overrides or [])
+    trainer = Trainer(cfg, init_distributed("cpu"), out, "train", ytvis, None, False)
     trainer._build(False)
     trainer._train_mode()
     batches = []
