@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import statistics
 import tempfile
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -31,6 +29,8 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
+# this folder's benchmark: alternating medians, a cpu-profile Trainer and 8 of its batches
+from step_split import alternate, trainer_for
 
 SETTINGS = {
     "cpu profile (8 frames x 2 clips)": [],
@@ -98,20 +98,7 @@ def nothing() -> Iterator[None]:
     yield
 
 
-def alternate(variants: dict[str, Callable[[], None]], rounds: int) -> dict[str, float]:
-    """Median seconds of each variant's call, the variants alternating (order flipped every round)."""
-    names = list(variants)
-    times: dict[str, list[float]] = {n: [] for n in names}
-    for r in range(rounds):
-        for n in names if r % 2 == 0 else names[::-1]:
-            start = time.perf_counter()
-            variants[n]()
-            times[n].append(time.perf_counter() - start)
-    return {n: statistics.median(t) for n, t in times.items()}
-
-
 def step_table(ytvis: Path, rounds: int) -> None:
-    from step_split import trainer_for  # this folder's benchmark: a cpu-profile Trainer and 8 batches
 
     print("| setting | variant | ms / step | ratio to before |")
     print("|---|---|---:|---:|")
@@ -134,8 +121,7 @@ def step_table(ytvis: Path, rounds: int) -> None:
                         "clip_mean objective only": step(lambda: _all(fused_attention, torch_batchnorm)),
                         "folded BatchNorm only": step(lambda: _all(fused_attention, loop_objective)),
                         "now: all three": step(nothing)}
-            alternate(variants, 4)  # warm-up
-            medians = alternate(variants, rounds)
+            medians = alternate(variants, rounds, warmup=4)
         before = medians[next(iter(medians))]
         for name, s in medians.items():
             print(f"| {label} | {name} | {s * 1000:.1f} | {before / s:.2f}x |")
@@ -189,8 +175,7 @@ def loading_table(ytvis: Path, rounds: int) -> None:
 
     variants = {"before: PIL from the path, float resize": load(old_read, old_resize),
                 "now: PIL on the file's bytes, uint8 resize": load(read_image, new_resize)}
-    alternate(variants, 4)
-    medians = alternate(variants, rounds * 4)
+    medians = alternate(variants, rounds * 4, warmup=4)
     print()
     print("| 8 frames read and resized to the cpu profile's 96x160 | ms / clip | ratio to before |")
     print("|---|---:|---:|")

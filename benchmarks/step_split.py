@@ -159,7 +159,7 @@ def split_table(trainer, batches, rounds: int) -> None:
     tops += [(n, m) for n, m in model.named_children() if n != "encoder" and m is not None]
     started: dict[str, float] = {}
     module_times: dict[str, list[float]] = {n: [] for n, _ in tops}
-    flops = {name: conv_flops(module, batch_shape=batches[0]["frames"].shape, model=model) for name, module in tops}
+    flops = conv_flops(tops, model, batches[0]["frames"].shape)
     for name, module in tops:
         module.register_forward_pre_hook(lambda m, a, name=name: started.__setitem__(name, time.perf_counter()))
         module.register_forward_hook(lambda m, a, o, name=name: module_times[name].append(time.perf_counter() - started[name]))
@@ -199,20 +199,23 @@ def split_table(trainer, batches, rounds: int) -> None:
     print(f"| fp32 matrix product 2048 x 2048 x 2048 | | | {matmul_rate(torch.float32):.0f} |")
 
 
-def conv_flops(module: nn.Module, batch_shape: torch.Size, model: nn.Module) -> float:
-    """2 x multiply-adds of the convolutions inside ``module`` in one forward of ``model`` on a batch of
-    ``batch_shape``."""
-    total = [0.0]
+def conv_flops(tops: list[tuple[str, nn.Module]], model: nn.Module, batch_shape: torch.Size) -> dict[str, float]:
+    """2 x multiply-adds of the convolutions inside each named module of ``tops``, from one forward
+    of ``model`` on a batch of ``batch_shape``."""
+    total = {name: 0.0 for name, _ in tops}
 
-    def count(conv, args, out) -> None:
-        total[0] += 2.0 * out.numel() * conv.weight[0].numel()
+    def count(name: str) -> Callable:
+        def hook(conv, args, out) -> None:
+            total[name] += 2.0 * out.numel() * conv.weight[0].numel()
+        return hook
 
-    hooks = [m.register_forward_hook(count) for m in module.modules() if isinstance(m, nn.modules.conv._ConvNd)]
+    hooks = [m.register_forward_hook(count(name)) for name, module in tops for m in module.modules()
+             if isinstance(m, nn.modules.conv._ConvNd)]
     with torch.no_grad():
         model(torch.zeros(batch_shape))
     for hook in hooks:
         hook.remove()
-    return total[0]
+    return total
 
 
 def matmul_rate(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
