@@ -57,10 +57,12 @@ OPEN_POINTS: list[tuple[str, str, str, str]] = [
      "loss.tagging_start_step cross-entropy-only steps, rising linearly over loss.tagging_ramp_steps "
      "(a probe for the textured benchmark, where the tagging terms held the semantic branch back)",
      "loss.tagging_start_step, loss.tagging_ramp_steps"),
-    ("Gradient of the tags into the trunk", "one network trained end to end on eqs. (6)-(7)",
+    ("Gradients between the tags and the semantic branch", "one network trained end to end on eqs. (6)-(7)",
      "end to end by default (every profile); as an option the gradient the tag generator sends into "
-     "the encoder and bottleneck is scaled down (0: the tags learn on features the cross-entropy trains)",
-     "model.tag_trunk_gradient"),
+     "the encoder and bottleneck is scaled down (0: the tags learn on features the cross-entropy trains), "
+     "and so is the gradient the semantic decoder sends back into the tags through the tag connector "
+     "(0: the tags learn from the tagging loss alone)",
+     "model.tag_trunk_gradient, model.tag_connector_gradient"),
     ("Class balance of L_crossentropy", "plain cross-entropy (eq. 7)",
      "plain by default; background pixels can weigh less (cpu profile: 0.25)", "loss.background_weight"),
     ("Encoder normalisation", "not said",

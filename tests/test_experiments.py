@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from tagvis_lib.notebook import experiments as ex
 from tagvis_lib.ablations import TABLE3_ABLATIONS
@@ -196,3 +197,47 @@ def test_budget_curve_trains_the_full_model_per_budget_and_scores_valid(tmp_path
     assert json.loads((tmp_path / "budget_1" / "ours" / "seed0" / "result.json").read_text())["eval_split"] == "val"
     fig = budget_curve_figure(points, chosen=1)
     assert len(fig.axes[0].lines) == 3  # the curve, the 0.9 line, the chosen budget
+
+
+def _oracle_tags(monkeypatch, trained, scale):
+    """Make tag_separation_stats see a model whose tag channel 0 is ``scale`` x the clip's instance id."""
+    from tagvis_lib.data import torch_dataset
+    from tagvis_lib.model.network import TagVISOutput
+
+    seen = {}
+    getitem = torch_dataset.ClipDataset.__getitem__
+
+    def remember(self, index):
+        item = getitem(self, index)
+        seen["ids"] = item["instance_ids"]
+        return item
+
+    model, cfg, cats, dev = ex._load_for_eval(trained[0] / ex.FINAL, None, "cpu", None)
+
+    class Oracle(torch.nn.Module):
+        def forward(self, frames):
+            ids = seen["ids"].float()
+            tags = torch.zeros(1, cfg.model.tag_dim, *ids.shape)
+            tags[0, 0] = scale * ids
+            return TagVISOutput(tags, torch.zeros(1, 2, *ids.shape))
+
+    monkeypatch.setattr(torch_dataset.ClipDataset, "__getitem__", remember)
+    monkeypatch.setattr(ex, "_load_for_eval", lambda *args: (Oracle(), cfg, cats, dev))
+
+
+def test_tag_separation_stats_of_the_trained_model(trained, synth_benchmark):
+    stats = ex.tag_separation_stats(trained[0] / ex.FINAL, synth_benchmark["ytvis"], "train", clips=4, device="cpu")
+    assert stats["clips"] == 4 and stats["instance_frames"] > 0
+    assert stats["spread"] >= 0 and 0.0 <= stats["pixel_accuracy"] <= 1.0
+
+
+def test_tag_separation_stats_of_perfect_and_collapsed_tags(trained, synth_benchmark, monkeypatch):
+    _oracle_tags(monkeypatch, trained, 3.0)
+    perfect = ex.tag_separation_stats(trained[0] / ex.FINAL, synth_benchmark["ytvis"], "train", clips=8, device="cpu")
+    assert perfect["touching_pairs"] > 0 and perfect["instance_frames"] > perfect["touching_pairs"]
+    assert perfect["spread"] == 0.0 and perfect["frame_step"] == 0.0 and perfect["pixel_accuracy"] == 1.0
+    assert perfect["touching_within_bandwidth"] == 0.0 and perfect["pair_distance"] % 3.0 == 0.0
+    _oracle_tags(monkeypatch, trained, 0.0)
+    collapsed = ex.tag_separation_stats(trained[0] / ex.FINAL, synth_benchmark["ytvis"], "train", clips=8, device="cpu")
+    assert collapsed["touching_within_bandwidth"] == 1.0 and collapsed["pair_distance"] == 0.0
+    assert collapsed["pixel_accuracy"] < 1.0

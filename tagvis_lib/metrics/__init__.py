@@ -7,5 +7,6 @@ from ..utils.lazy import lazy_exports
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".davis": ["db_eval_boundary", "db_eval_iou", "evaluate_davis"],
     ".diagnostics": ["Diagnosis", "diagnose_ytvis"],
+    ".oracles": ["oracle_bounds", "oracle_results"],
     ".ytvis": ["evaluate_ytvis", "ytvis_track_iou"],
 })

@@ -26,7 +26,9 @@ D-dim tags into E channels (w = that embedding without the tag-based attention).
 the connector outputs, so removing a module or a connector removes exactly its parameters.
 ``model.tag_trunk_gradient`` < 1 (not in the paper; an option for studying how the tagging terms
 and the cross-entropy share the trunk) scales the gradient that reaches ``b`` and the encoder skips
-from the tag generator; the forward pass is unchanged.
+from the tag generator; the forward pass is unchanged. ``model.tag_connector_gradient`` < 1 likewise scales the gradient the
+decoder sends back into the tags through the tag connector (0: the tags learn from the tagging loss
+alone).
 Tags-only row (no decoder, attentions, connectors): ``tags_only_classifier``, a 1x1x1 conv on the
 tag generator's last features, still gives the class logits needed for evaluation.
 """
@@ -181,8 +183,9 @@ def validate_model_config(cfg: ModelConfig) -> None:
     if cfg.embed_dim % cfg.attention_heads:
         raise ValueError(f"model.embed_dim={cfg.embed_dim} is not divisible by model.attention_heads={cfg.attention_heads}")
     check_memory_format(cfg.memory_format)
-    if not 0.0 <= cfg.tag_trunk_gradient <= 1.0:
-        raise ValueError(f"model.tag_trunk_gradient={cfg.tag_trunk_gradient}: expected a factor in [0, 1]")
+    for name in ("tag_trunk_gradient", "tag_connector_gradient"):
+        if not 0.0 <= getattr(cfg, name) <= 1.0:
+            raise ValueError(f"model.{name}={getattr(cfg, name)}: expected a factor in [0, 1]")
     if cfg.tag_activation not in TAG_ACTIVATIONS:
         raise ValueError(f"model.tag_activation={cfg.tag_activation!r}: expected one of {TAG_ACTIVATIONS}")
     if cfg.encoder_norm not in ENCODER_NORMS:
@@ -281,7 +284,8 @@ class TagVIS(nn.Module):
         if self.cfg.self_attention_connector:
             links.append(b if self.self_attention is None else self.self_attention(b))
         if self.tag_connector is not None:
-            w = self.tag_connector(F.adaptive_avg_pool3d(tags, bottleneck_size))
+            linked = tags if self.cfg.tag_connector_gradient == 1.0 else scale_gradient(tags, self.cfg.tag_connector_gradient)
+            w = self.tag_connector(F.adaptive_avg_pool3d(linked, bottleneck_size))
             links.append(w if self.tag_attention is None else self.tag_attention(w))
         return tags, self.decoder(sum(links), sizes, skips if decoder_skips(self.cfg) else None, size)
 

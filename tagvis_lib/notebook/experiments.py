@@ -404,6 +404,76 @@ def semantic_pixel_stats(checkpoint: str | os.PathLike, ytvis_root: str | os.Pat
             "predicted_foreground": predicted, "annotated_foreground": annotated, "clips": used}
 
 
+def tag_separation_stats(checkpoint: str | os.PathLike, ytvis_root: str | os.PathLike, split: str,
+                         clips: int = 64, train_clips: bool = False, device: str = "auto",
+                         seed: int = 5) -> dict[str, float]:
+    """How well the tags tell annotated instances apart, per frame, on up to ``clips`` clips of ``split``.
+
+    Clips are drawn as :func:`semantic_pixel_stats` draws them. In every frame each annotated
+    instance (at least 16 pixels) has a mean tag; returns medians over instance-frames or pairs:
+    ``spread`` (root mean squared distance of an instance's tags to its mean), ``frame_step`` (distance
+    between an instance's means in consecutive frames of a clip), ``pair_distance`` (between the means
+    of two instances of one frame) and ``touching_distance`` (only pairs whose masks touch, within 2
+    pixels); ``touching_within_bandwidth`` (share of touching pairs closer than the checkpoint's
+    grouping bandwidth, which one mode may then cover); ``pixel_accuracy`` (share of the pixels of
+    frames with two or more instances whose tag is nearest their own instance's mean); and the counts
+    ``instance_frames``, ``touching_pairs``, ``clips``.
+    """
+    from scipy.ndimage import binary_dilation
+
+    from ..constants import IGNORE_INDEX
+    from ..data import YTVISDataset
+    from ..data.torch_dataset import ClipDataset
+    from ..inference.grouping import grouping_bandwidth
+    from ..model.precision import autocast, resolve_precision, torch_memory_format
+
+    model, cfg, _, dev = _load_for_eval(checkpoint, None, device, None)
+    dataset = ClipDataset(YTVISDataset(ytvis_root, split), cfg.data, train=train_clips, seed=seed)
+    precision = resolve_precision(cfg.inference.precision, dev, "inference.precision")
+    fmt = torch_memory_format(cfg.model.memory_format)
+    bandwidth = grouping_bandwidth(cfg)
+    spread, steps, pairs, touching = [], [], [], []
+    hits = total = used = 0
+    for i in range(0, len(dataset), max(1, len(dataset) // clips))[:clips]:
+        item = dataset[i]
+        frames = item["frames"][None].to(dev).contiguous(memory_format=fmt)
+        with torch.no_grad(), autocast(dev, precision):
+            tags = model(frames).tags.float()[0].cpu()  # (D, T, H, W)
+        ids = item["instance_ids"]
+        previous: dict[int, torch.Tensor] = {}
+        for t in range(ids.shape[0]):
+            present = [int(k) for k in torch.unique(ids[t]) if 0 < int(k) < IGNORE_INDEX and int((ids[t] == k).sum()) >= 16]
+            masks = {k: ids[t] == k for k in present}
+            means = {k: tags[:, t][:, masks[k]].mean(1) for k in present}
+            for k in present:
+                x = tags[:, t][:, masks[k]]
+                spread.append(float(((x - means[k][:, None]) ** 2).sum(0).mean().sqrt()))
+                if k in previous:
+                    steps.append(float((means[k] - previous[k]).norm()))
+                if len(present) > 1:
+                    centres = torch.stack([means[j] for j in present])
+                    hits += int((torch.cdist(x.T, centres).argmin(1) == present.index(k)).sum())
+                    total += x.shape[1]
+            grown = {k: binary_dilation(masks[k].numpy(), iterations=2) for k in present}
+            for a, ka in enumerate(present):
+                for kb in present[a + 1:]:
+                    d = float((means[ka] - means[kb]).norm())
+                    pairs.append(d)
+                    if (grown[ka] & masks[kb].numpy()).any():
+                        touching.append(d)
+            previous = means
+        used += 1
+
+    def median(values: list[float]) -> float:
+        return float(np.median(values)) if values else float("nan")
+
+    return {"spread": median(spread), "frame_step": median(steps), "pair_distance": median(pairs),
+            "touching_distance": median(touching),
+            "touching_within_bandwidth": float(np.mean(np.array(touching) < bandwidth)) if touching else float("nan"),
+            "pixel_accuracy": hits / total if total else float("nan"), "instance_frames": len(spread),
+            "touching_pairs": len(touching), "clips": used}
+
+
 # ------------------------------------------------------------------------------------ Table III
 def budget_curve(profile: str, data: DataPaths, run_dir: str | os.PathLike, budgets: Sequence[int | None],
                  seed: int = 0, overrides: Mapping[str, Any] | None = None, device: str = "auto") -> list[dict[str, Any]]:

@@ -75,6 +75,7 @@ def test_profiles_build():
         (dict(tag_activation="tanh"), "tag_activation"),
         (dict(tag_trunk_gradient=1.5), "model.tag_trunk_gradient"),
         (dict(tag_trunk_gradient=-0.1), "model.tag_trunk_gradient"),
+        (dict(tag_connector_gradient=2.0), "model.tag_connector_gradient"),
     ],
 )
 def test_inconsistent_switches_are_refused(changes, match):
@@ -104,6 +105,30 @@ def test_tag_trunk_gradient_scales_only_what_the_tags_send_into_the_trunk():
         torch.testing.assert_close(g0[n], g1[n])
         torch.testing.assert_close(g05[n], g1[n])
     for n in trunk:
+        assert g0[n] is None or not g0[n].any()
+        torch.testing.assert_close(g05[n], 0.5 * g1[n], rtol=1e-4, atol=1e-7)
+
+
+def connector_gradients(factor: float) -> tuple[TagVISOutput, dict[str, torch.Tensor]]:
+    """Output and the gradients of ``logits.square().sum()`` (semantic alone) with ``tag_connector_gradient``."""
+    torch.manual_seed(0)
+    model = build_model(small_model_config(tag_connector_gradient=factor)).eval()
+    out = model(torch.randn(1, 3, 4, 32, 32, generator=torch.Generator().manual_seed(1)))
+    out.logits.square().sum().backward()
+    return out, {n: p.grad for n, p in model.named_parameters()}
+
+
+def test_tag_connector_gradient_scales_only_what_the_decoder_sends_into_the_tags():
+    full, g1 = connector_gradients(1.0)
+    half, g05 = connector_gradients(0.5)
+    cut, g0 = connector_gradients(0.0)
+    assert torch.equal(full.tags, cut.tags) and torch.equal(full.logits, half.logits)  # forward unchanged
+    tags = [n for n in g1 if n.startswith("tag_generator.head")]
+    decoder = [n for n in g1 if n.startswith(("decoder.", "tag_connector."))]
+    assert tags and decoder and all(g1[n].abs().sum() > 0 for n in tags)
+    for n in decoder:
+        torch.testing.assert_close(g0[n], g1[n])
+    for n in tags:
         assert g0[n] is None or not g0[n].any()
         torch.testing.assert_close(g05[n], 0.5 * g1[n], rtol=1e-4, atol=1e-7)
 

@@ -1,0 +1,93 @@
+"""Oracle bounds of a YouTube-VIS result: how much AP each part of the pipeline leaves on the table.
+
+``oracle_bounds(gt_json, results_json)`` scores three versions of the same results with
+:func:`~tagvis_lib.metrics.evaluate_ytvis`, each fixing one part with the ground truth:
+
+- ``predicted``: the results as they are;
+- ``class_oracle``: every predicted track takes the category of the ground-truth track of its video
+  it overlaps best (track IoU, as the evaluation computes it); tracks that overlap none keep theirs.
+  The gain is what classification costs.
+- ``grouping_oracle``: the predicted foreground (union of the video's predicted masks scoring at
+  least ``score_threshold``) is cut along the ground-truth tracks: each ground-truth track becomes
+  one predicted track, its mask AND that foreground in every frame, with the category and score of
+  the prediction that covers most of it. Foreground and class stay the network's; only how pixels
+  are grouped into instances over the video (tags, grouping and linking) is perfect. The gap to
+  ``predicted`` is what grouping costs.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pycocotools.mask as mask_utils
+
+from .diagnostics import _track
+from .ytvis import evaluate_ytvis
+from .ytvis_io import _load, load_ground_truth, load_results
+
+ORACLES = ("predicted", "class_oracle", "grouping_oracle")
+
+
+def _encode(masks: np.ndarray) -> list[dict | None]:
+    """(T, H, W) bool -> per-frame compressed RLE (None where empty)."""
+    out: list[dict | None] = []
+    for frame in masks:
+        if not frame.any():
+            out.append(None)
+            continue
+        rle = mask_utils.encode(np.asfortranarray(frame.astype(np.uint8)))
+        out.append({"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")})
+    return out
+
+
+def oracle_results(gt_json: str | os.PathLike | dict, results_json: str | os.PathLike | list,
+                   score_threshold: float = 0.0) -> dict[str, list[dict]]:
+    """The three result lists of the module docstring, keyed by :data:`ORACLES`.
+
+    Inputs are checked as :func:`~tagvis_lib.metrics.evaluate_ytvis` checks them (a
+    :class:`~tagvis_lib.errors.DataFormatError` names the file and entry).
+    """
+    gt, gt_name = _load(gt_json, "ground truth")
+    results, res_name = _load(results_json, "results")
+    load_results(results, load_ground_truth(gt))
+    anns: dict[int, list] = {}
+    for a in gt["annotations"]:
+        anns.setdefault(a["video_id"], []).append(a)
+    by_video: dict[int, list] = {}
+    for i, r in enumerate(results):
+        by_video.setdefault(r["video_id"], []).append((i, r))
+    class_oracle, grouping = [], []
+    for video in gt["videos"]:
+        vid = video["id"]
+        shape = (video["length"], video["height"], video["width"])
+        gts = [_track(a["segmentations"], *shape, f"{gt_name}: annotation id {a['id']}") for a in anns.get(vid, [])]
+        preds = [(r, _track(r["segmentations"], *shape, f"{res_name}: [{i}]")) for i, r in by_video.get(vid, [])]
+        g_area = np.array([g.sum() for g in gts], dtype=np.float64)
+        for r, p in preds:
+            new = dict(r)
+            if gts:
+                inter = np.array([(p & g).sum() for g in gts], dtype=np.float64)
+                iou = inter / np.maximum(p.sum() + g_area - inter, 1.0)
+                if iou.max() > 0:
+                    new["category_id"] = anns[vid][int(iou.argmax())]["category_id"]
+            class_oracle.append(new)
+        kept = [(r, p) for r, p in preds if r["score"] >= score_threshold]
+        if not kept:
+            continue
+        foreground = np.any([p for _, p in kept], axis=0)
+        for g in gts:
+            mask = g & foreground
+            if not mask.any():
+                continue
+            # the prediction covering most of the track; among equal covers the higher score
+            r, _ = max(kept, key=lambda rp: (int((rp[1] & g).sum()), rp[0]["score"]))
+            grouping.append({"video_id": vid, "category_id": r["category_id"], "score": r["score"],
+                             "segmentations": _encode(mask)})
+    return {"predicted": list(results), "class_oracle": class_oracle, "grouping_oracle": grouping}
+
+
+def oracle_bounds(gt_json: str | os.PathLike | dict, results_json: str | os.PathLike | list,
+                  score_threshold: float = 0.0) -> dict[str, dict[str, float]]:
+    """AP, AP50, AP75, AR1, AR10 ... (:func:`evaluate_ytvis`) of each result list of :func:`oracle_results`."""
+    gt, _ = _load(gt_json, "ground truth")
+    return {name: evaluate_ytvis(gt, res) for name, res in oracle_results(gt, results_json, score_threshold).items()}
