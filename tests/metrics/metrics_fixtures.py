@@ -28,6 +28,11 @@ def rle(mask: np.ndarray | None, compressed: bool = True) -> dict | None:
     return {"size": list(mask.shape), "counts": ([0] + counts) if flat[0] else counts}
 
 
+def track_rles(masks: np.ndarray) -> list[dict | None]:
+    """Per-frame compressed RLE of a (T, h, w) bool track, None for frames where it is empty."""
+    return [rle(m) if m.any() else None for m in masks]
+
+
 def ytvis_gt(videos: dict[int, tuple[int, int, int]], tracks: list[dict],
              categories: tuple[int, ...] = (1, 2)) -> dict:
     """Ground truth dict. videos: id -> (h, w, length); tracks: {video_id, category_id, masks:

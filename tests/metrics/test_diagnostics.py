@@ -1,24 +1,13 @@
 """diagnose_ytvis: each error kind, the confusion matrix and foreground IoU on hand-built cases."""
 import numpy as np
-import pycocotools.mask as mask_utils
 import pytest
+from metrics_fixtures import track_rles
 
 from tagvis_lib.errors import TagvisError
 from tagvis_lib.metrics.diagnostics import diagnose_ytvis
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 T, H, W = 2, 20, 40
-
-
-def _segs(mask):
-    out = []
-    for t in range(T):
-        if not mask[t].any():
-            out.append(None)
-            continue
-        rle = mask_utils.encode(np.asfortranarray(mask[t].astype(np.uint8)))
-        out.append({"size": rle["size"], "counts": rle["counts"].decode()})
-    return out
 
 
 def _box(y0, y1, x0, x1):
@@ -36,18 +25,18 @@ def _case():
     gts = [(1, 1, a), (1, 1, b), (2, 2, c), (2, 3, d), (2, 1, e), (3, 2, f)]
     gt = {"videos": [{"id": v, "height": H, "width": W, "length": T} for v in (1, 2, 3)],
           "categories": [{"id": i, "name": str(i)} for i in (1, 2, 3)],
-          "annotations": [{"id": i + 1, "video_id": v, "category_id": cat, "segmentations": _segs(m),
+          "annotations": [{"id": i + 1, "video_id": v, "category_id": cat, "segmentations": track_rles(m),
                            "areas": [int(m[t].sum()) or None for t in range(T)]}
                           for i, (v, cat, m) in enumerate(gts)]}
     res = [
-        {"video_id": 1, "category_id": 1, "score": 0.9, "segmentations": _segs(a | b | _box(0, 10, 20, 22))},  # merge
-        {"video_id": 2, "category_id": 2, "score": 0.8, "segmentations": _segs(_box(10, 20, 0, 4))},  # split ...
-        {"video_id": 2, "category_id": 2, "score": 0.7, "segmentations": _segs(_box(10, 20, 4, 8))},  # ... in two
-        {"video_id": 2, "category_id": 1, "score": 0.9, "segmentations": _segs(d)},  # d as class 1 ...
-        {"video_id": 2, "category_id": 3, "score": 0.2, "segmentations": _segs(d)},  # ... its top-2 class counts once
-        {"video_id": 3, "category_id": 2, "score": 0.6, "segmentations": _segs(_box(0, 15, 15, 30))},  # poor
-        {"video_id": 3, "category_id": 2, "score": 0.5, "segmentations": _segs(_box(15, 20, 35, 40))},  # FP
-        {"video_id": 3, "category_id": 2, "score": 0.05, "segmentations": _segs(_box(15, 20, 0, 5))},  # below threshold
+        {"video_id": 1, "category_id": 1, "score": 0.9, "segmentations": track_rles(a | b | _box(0, 10, 20, 22))},  # merge
+        {"video_id": 2, "category_id": 2, "score": 0.8, "segmentations": track_rles(_box(10, 20, 0, 4))},  # split ...
+        {"video_id": 2, "category_id": 2, "score": 0.7, "segmentations": track_rles(_box(10, 20, 4, 8))},  # ... in two
+        {"video_id": 2, "category_id": 1, "score": 0.9, "segmentations": track_rles(d)},  # d as class 1 ...
+        {"video_id": 2, "category_id": 3, "score": 0.2, "segmentations": track_rles(d)},  # ... its top-2 class counts once
+        {"video_id": 3, "category_id": 2, "score": 0.6, "segmentations": track_rles(_box(0, 15, 15, 30))},  # poor
+        {"video_id": 3, "category_id": 2, "score": 0.5, "segmentations": track_rles(_box(15, 20, 35, 40))},  # FP
+        {"video_id": 3, "category_id": 2, "score": 0.05, "segmentations": track_rles(_box(15, 20, 0, 5))},  # below threshold
     ]
     return gt, res, gts
 
@@ -71,7 +60,7 @@ def test_each_error_kind_and_the_confusion_matrix():
 
 def test_perfect_predictions_have_no_errors():
     gt, _, gts = _case()
-    res = [{"video_id": v, "category_id": c, "score": 1.0, "segmentations": _segs(m)} for v, c, m in gts]
+    res = [{"video_id": v, "category_id": c, "score": 1.0, "segmentations": track_rles(m)} for v, c, m in gts]
     d = diagnose_ytvis(gt, res)
     assert d.matched == 6 and np.trace(d.confusion) == 6 and d.false_positives == 0
     assert d.foreground_iou == 1.0 and sum(d.errors.values()) == 0

@@ -1,24 +1,13 @@
 """oracle_bounds: each oracle repairs exactly its part of a result, on hand-built cases."""
 import numpy as np
-import pycocotools.mask as mask_utils
 import pytest
+from metrics_fixtures import track_rles
 
 from tagvis_lib.errors import DataFormatError
 from tagvis_lib.metrics import evaluate_ytvis, oracle_bounds, oracle_results
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 T, H, W = 3, 20, 40
-
-
-def _segs(mask):
-    out = []
-    for t in range(T):
-        if not mask[t].any():
-            out.append(None)
-            continue
-        rle = mask_utils.encode(np.asfortranarray(mask[t].astype(np.uint8)))
-        out.append({"size": rle["size"], "counts": rle["counts"].decode()})
-    return out
 
 
 def _box(y0, y1, x0, x1, frames=range(T)):
@@ -31,12 +20,12 @@ def _box(y0, y1, x0, x1, frames=range(T)):
 def _gt(tracks):
     return {"videos": [{"id": 1, "height": H, "width": W, "length": T}],
             "categories": [{"id": i, "name": str(i)} for i in (1, 2)],
-            "annotations": [{"id": i + 1, "video_id": 1, "category_id": c, "segmentations": _segs(m),
+            "annotations": [{"id": i + 1, "video_id": 1, "category_id": c, "segmentations": track_rles(m),
                              "areas": [int(m[t].sum()) or None for t in range(T)]} for i, (c, m) in enumerate(tracks)]}
 
 
 def _res(c, score, m):
-    return {"video_id": 1, "category_id": c, "score": score, "segmentations": _segs(m)}
+    return {"video_id": 1, "category_id": c, "score": score, "segmentations": track_rles(m)}
 
 
 def test_perfect_results_score_one_under_every_oracle():
@@ -69,7 +58,7 @@ def test_grouping_oracle_cuts_a_merged_and_a_split_prediction_along_the_tracks()
     out = oracle_results(gt, res, score_threshold=0.05)
     group = out["grouping_oracle"]
     assert len(group) == 3
-    assert [r["segmentations"] for r in group] == [_segs(a), _segs(b), _segs(c)]
+    assert [r["segmentations"] for r in group] == [track_rles(a), track_rles(b), track_rles(c)]
     assert [(r["category_id"], r["score"]) for r in group] == [(1, 0.9), (1, 0.9), (2, 0.6)]  # c: the larger piece's
     bounds = oracle_bounds(gt, res, score_threshold=0.05)
     assert bounds["predicted"]["AP"] < 0.5 and bounds["grouping_oracle"]["AP"] == pytest.approx(1.0)
@@ -80,11 +69,11 @@ def test_grouping_oracle_keeps_the_predicted_foreground_and_class():
     gt = _gt([(1, a)])
     half = _box(0, 10, 0, 5)
     out = oracle_results(gt, [_res(2, 0.5, half | _box(10, 20, 30, 40))])
-    assert out["grouping_oracle"] == [{"video_id": 1, "category_id": 2, "score": 0.5, "segmentations": _segs(half)}]
+    assert out["grouping_oracle"] == [{"video_id": 1, "category_id": 2, "score": 0.5, "segmentations": track_rles(half)}]
     assert oracle_bounds(gt, [_res(2, 0.5, half)])["grouping_oracle"]["AP"] == 0.0  # wrong class stays wrong
 
 
 def test_bad_results_are_named():
     gt = _gt([(1, _box(0, 10, 0, 10))])
     with pytest.raises(DataFormatError, match="score"):
-        oracle_results(gt, [{"video_id": 1, "category_id": 1, "segmentations": _segs(_box(0, 2, 0, 2))}])
+        oracle_results(gt, [{"video_id": 1, "category_id": 1, "segmentations": track_rles(_box(0, 2, 0, 2))}])

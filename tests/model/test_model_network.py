@@ -83,19 +83,20 @@ def test_inconsistent_switches_are_refused(changes, match):
         build_model(small_model_config(**changes))
 
 
-def tag_gradients(factor: float) -> tuple[TagVISOutput, dict[str, torch.Tensor]]:
-    """Output and the gradients of ``tags.square().sum()`` (tags alone) with ``tag_trunk_gradient``."""
+def output_gradients(output: str, **changes: float) -> tuple[TagVISOutput, dict[str, torch.Tensor]]:
+    """Output and the parameter gradients of ``output.square().sum()`` (``"tags"`` or ``"logits"``
+    alone) for the small model with ``changes``."""
     torch.manual_seed(0)
-    model = build_model(small_model_config(tag_trunk_gradient=factor)).eval()
+    model = build_model(small_model_config(**changes)).eval()
     out = model(torch.randn(1, 3, 4, 32, 32, generator=torch.Generator().manual_seed(1)))
-    out.tags.square().sum().backward()
+    getattr(out, output).square().sum().backward()
     return out, {n: p.grad for n, p in model.named_parameters()}
 
 
 def test_tag_trunk_gradient_scales_only_what_the_tags_send_into_the_trunk():
-    full, g1 = tag_gradients(1.0)
-    half, g05 = tag_gradients(0.5)
-    cut, g0 = tag_gradients(0.0)
+    full, g1 = output_gradients("tags", tag_trunk_gradient=1.0)
+    half, g05 = output_gradients("tags", tag_trunk_gradient=0.5)
+    cut, g0 = output_gradients("tags", tag_trunk_gradient=0.0)
     assert torch.equal(full.tags, half.tags) and torch.equal(full.tags, cut.tags)  # forward unchanged
     assert torch.equal(full.logits, cut.logits)
     trunk = [n for n in g1 if n.startswith(("encoder.", "bottleneck."))]
@@ -109,19 +110,10 @@ def test_tag_trunk_gradient_scales_only_what_the_tags_send_into_the_trunk():
         torch.testing.assert_close(g05[n], 0.5 * g1[n], rtol=1e-4, atol=1e-7)
 
 
-def connector_gradients(factor: float) -> tuple[TagVISOutput, dict[str, torch.Tensor]]:
-    """Output and the gradients of ``logits.square().sum()`` (semantic alone) with ``tag_connector_gradient``."""
-    torch.manual_seed(0)
-    model = build_model(small_model_config(tag_connector_gradient=factor)).eval()
-    out = model(torch.randn(1, 3, 4, 32, 32, generator=torch.Generator().manual_seed(1)))
-    out.logits.square().sum().backward()
-    return out, {n: p.grad for n, p in model.named_parameters()}
-
-
 def test_tag_connector_gradient_scales_only_what_the_decoder_sends_into_the_tags():
-    full, g1 = connector_gradients(1.0)
-    half, g05 = connector_gradients(0.5)
-    cut, g0 = connector_gradients(0.0)
+    full, g1 = output_gradients("logits", tag_connector_gradient=1.0)
+    half, g05 = output_gradients("logits", tag_connector_gradient=0.5)
+    cut, g0 = output_gradients("logits", tag_connector_gradient=0.0)
     assert torch.equal(full.tags, cut.tags) and torch.equal(full.logits, half.logits)  # forward unchanged
     tags = [n for n in g1 if n.startswith("tag_generator.head")]
     decoder = [n for n in g1 if n.startswith(("decoder.", "tag_connector."))]
