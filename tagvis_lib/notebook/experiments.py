@@ -412,7 +412,8 @@ def tag_separation_stats(checkpoint: str | os.PathLike, ytvis_root: str | os.Pat
     Clips are drawn as :func:`semantic_pixel_stats` draws them. In every frame each annotated
     instance (at least 16 pixels) has a mean tag; returns medians over instance-frames or pairs:
     ``spread`` (root mean squared distance of an instance's tags to its mean), ``frame_step`` (distance
-    between an instance's means in consecutive frames of a clip), ``pair_distance`` (between the means
+    between an instance's means in successive frames of a clip: neighbouring video frames when drawn
+    as in training, frames spread over the whole video when drawn as at evaluation), ``pair_distance`` (between the means
     of two instances of one frame) and ``touching_distance`` (only pairs whose masks touch, within 2
     pixels); ``touching_within_bandwidth`` (share of touching pairs closer than the checkpoint's
     grouping bandwidth, which one mode may then cover); ``pixel_accuracy`` (share of the pixels of
