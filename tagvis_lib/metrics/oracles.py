@@ -19,8 +19,8 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import pycocotools.mask as mask_utils
 
+from ..data.ytvis import encode_rle
 from .diagnostics import _track
 from .ytvis import evaluate_ytvis
 from .ytvis_io import _load, load_ground_truth, load_results
@@ -30,14 +30,7 @@ ORACLES = ("predicted", "class_oracle", "grouping_oracle")
 
 def _encode(masks: np.ndarray) -> list[dict | None]:
     """(T, H, W) bool -> per-frame compressed RLE (None where empty)."""
-    out: list[dict | None] = []
-    for frame in masks:
-        if not frame.any():
-            out.append(None)
-            continue
-        rle = mask_utils.encode(np.asfortranarray(frame.astype(np.uint8)))
-        out.append({"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")})
-    return out
+    return [encode_rle(frame) if frame.any() else None for frame in masks]
 
 
 def oracle_results(gt_json: str | os.PathLike | dict, results_json: str | os.PathLike | list,
