@@ -55,25 +55,24 @@ def oracle_results(gt_json: str | os.PathLike | dict, results_json: str | os.Pat
         shape = (video["length"], video["height"], video["width"])
         gts = [_track(a["segmentations"], *shape, f"{gt_name}: annotation id {a['id']}") for a in anns.get(vid, [])]
         preds = [(r, _track(r["segmentations"], *shape, f"{res_name}: [{i}]")) for i, r in by_video.get(vid, [])]
-        g_area = np.array([g.sum() for g in gts], dtype=np.float64)
-        for r, p in preds:
+        inter = np.array([[(p & g).sum() for g in gts] for _, p in preds], dtype=np.float64).reshape(len(preds), len(gts))
+        union = np.array([p.sum() for _, p in preds], dtype=np.float64)[:, None] + [g.sum() for g in gts] - inter
+        iou = inter / np.maximum(union, 1.0)
+        for j, (r, _) in enumerate(preds):
             new = dict(r)
-            if gts:
-                inter = np.array([(p & g).sum() for g in gts], dtype=np.float64)
-                iou = inter / np.maximum(p.sum() + g_area - inter, 1.0)
-                if iou.max() > 0:
-                    new["category_id"] = anns[vid][int(iou.argmax())]["category_id"]
+            if gts and iou[j].max() > 0:
+                new["category_id"] = anns[vid][int(iou[j].argmax())]["category_id"]
             class_oracle.append(new)
-        kept = [(r, p) for r, p in preds if r["score"] >= score_threshold]
+        kept = [j for j, (r, _) in enumerate(preds) if r["score"] >= score_threshold]
         if not kept:
             continue
-        foreground = np.any([p for _, p in kept], axis=0)
-        for g in gts:
+        foreground = np.any([preds[j][1] for j in kept], axis=0)
+        for i, g in enumerate(gts):
             mask = g & foreground
             if not mask.any():
                 continue
             # the prediction covering most of the track; among equal covers the higher score
-            r, _ = max(kept, key=lambda rp: (int((rp[1] & g).sum()), rp[0]["score"]))
+            r = preds[max(kept, key=lambda j: (inter[j, i], preds[j][0]["score"]))][0]
             grouping.append({"video_id": vid, "category_id": r["category_id"], "score": r["score"],
                              "segmentations": _encode(mask)})
     return {"predicted": list(results), "class_oracle": class_oracle, "grouping_oracle": grouping}

@@ -25,7 +25,7 @@ import re
 import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -362,6 +362,31 @@ def evaluate_davis_run(checkpoint: str | os.PathLike, davis_root: str | os.PathL
             "results": str(results)}
 
 
+def _clip_outputs(checkpoint: str | os.PathLike, ytvis_root: str | os.PathLike, split: str, clips: int,
+                  train_clips: bool, device: str, seed: int) -> tuple[ExperimentConfig, Iterator[tuple[dict[str, Any], Any]]]:
+    """The checkpoint's config and an iterator of (clip item, network output) over up to ``clips`` clips
+    of ``split``, one per video spread over the split, drawn as in training (``train_clips``: crops,
+    flips, dropped frames) or as at evaluation (resize only), at the checkpoint's size and precision."""
+    from ..data import YTVISDataset
+    from ..data.torch_dataset import ClipDataset
+    from ..model.precision import autocast, resolve_precision, torch_memory_format
+
+    model, cfg, _, dev = _load_for_eval(checkpoint, None, device, None)
+    dataset = ClipDataset(YTVISDataset(ytvis_root, split), cfg.data, train=train_clips, seed=seed)
+    precision = resolve_precision(cfg.inference.precision, dev, "inference.precision")
+    fmt = torch_memory_format(cfg.model.memory_format)
+
+    def outputs() -> Iterator[tuple[dict[str, Any], Any]]:
+        for i in range(0, len(dataset), max(1, len(dataset) // clips))[:clips]:
+            item = dataset[i]
+            frames = item["frames"][None].to(dev).contiguous(memory_format=fmt)
+            with torch.no_grad(), autocast(dev, precision):
+                out = model(frames)
+            yield item, out
+
+    return cfg, outputs()
+
+
 def semantic_pixel_stats(checkpoint: str | os.PathLike, ytvis_root: str | os.PathLike, split: str,
                          clips: int = 16, train_clips: bool = False, device: str = "auto",
                          seed: int = 5) -> dict[str, float]:
@@ -374,21 +399,11 @@ def semantic_pixel_stats(checkpoint: str | os.PathLike, ytvis_root: str | os.Pat
     counts) and ``clips``. Ignored pixels (padding, void, crowd) are left out.
     """
     from ..constants import IGNORE_INDEX
-    from ..data import YTVISDataset
-    from ..data.torch_dataset import ClipDataset
-    from ..model.precision import autocast, resolve_precision, torch_memory_format
 
-    model, cfg, _, dev = _load_for_eval(checkpoint, None, device, None)
-    dataset = ClipDataset(YTVISDataset(ytvis_root, split), cfg.data, train=train_clips, seed=seed)
-    precision = resolve_precision(cfg.inference.precision, dev, "inference.precision")
-    fmt = torch_memory_format(cfg.model.memory_format)
+    _, outputs = _clip_outputs(checkpoint, ytvis_root, split, clips, train_clips, device, seed)
     inter = union = correct = both = predicted = annotated = used = 0
-    for i in range(0, len(dataset), max(1, len(dataset) // clips))[:clips]:
-        item = dataset[i]
-        frames = item["frames"][None].to(dev).contiguous(memory_format=fmt)
-        with torch.no_grad(), autocast(dev, precision):
-            logits = model(frames).logits
-        pred = logits.float()[0].argmax(0).cpu()
+    for item, out in outputs:
+        pred = out.logits.float()[0].argmax(0).cpu()
         sem = item["semantic"]
         known = sem != IGNORE_INDEX
         p_fg, g_fg = (pred > 0) & known, (sem > 0) & known
@@ -423,23 +438,14 @@ def tag_separation_stats(checkpoint: str | os.PathLike, ytvis_root: str | os.Pat
     from scipy.ndimage import binary_dilation
 
     from ..constants import IGNORE_INDEX
-    from ..data import YTVISDataset
-    from ..data.torch_dataset import ClipDataset
     from ..inference.grouping import grouping_bandwidth
-    from ..model.precision import autocast, resolve_precision, torch_memory_format
 
-    model, cfg, _, dev = _load_for_eval(checkpoint, None, device, None)
-    dataset = ClipDataset(YTVISDataset(ytvis_root, split), cfg.data, train=train_clips, seed=seed)
-    precision = resolve_precision(cfg.inference.precision, dev, "inference.precision")
-    fmt = torch_memory_format(cfg.model.memory_format)
+    cfg, outputs = _clip_outputs(checkpoint, ytvis_root, split, clips, train_clips, device, seed)
     bandwidth = grouping_bandwidth(cfg)
     spread, steps, pairs, touching = [], [], [], []
     hits = total = used = 0
-    for i in range(0, len(dataset), max(1, len(dataset) // clips))[:clips]:
-        item = dataset[i]
-        frames = item["frames"][None].to(dev).contiguous(memory_format=fmt)
-        with torch.no_grad(), autocast(dev, precision):
-            tags = model(frames).tags.float()[0].cpu()  # (D, T, H, W)
+    for item, out in outputs:
+        tags = out.tags.float()[0].cpu()  # (D, T, H, W)
         ids = item["instance_ids"]
         previous: dict[int, torch.Tensor] = {}
         for t in range(ids.shape[0]):
