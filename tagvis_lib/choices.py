@@ -63,6 +63,11 @@ OPEN_POINTS: list[tuple[str, str, str, str]] = [
      "and so is the gradient the semantic decoder sends back into the tags through the tag connector "
      "(0: the tags learn from the tagging loss alone)",
      "model.tag_trunk_gradient, model.tag_connector_gradient"),
+    ("Position in the tag generator", "the tags come from the features (location embedding on layer4 only)",
+     "the paper's by default (every profile); as an option each stage of the tag generator and its head "
+     "also take the pixel's (row, column) through zero-initialised 1x1x1 maps (CoordConv), so touching "
+     "instances of one class can take tags that follow their place (a probe for the textured benchmark)",
+     "model.tag_coordinates"),
     ("Class balance of L_crossentropy", "plain cross-entropy (eq. 7)",
      "plain by default; background pixels can weigh less (cpu profile: 0.25)", "loss.background_weight"),
     ("Encoder normalisation", "not said",

@@ -29,6 +29,9 @@ and the cross-entropy share the trunk) scales the gradient that reaches ``b`` an
 from the tag generator; the forward pass is unchanged. ``model.tag_connector_gradient`` < 1 likewise scales the gradient the
 decoder sends back into the tags through the tag connector (0: the tags learn from the tagging loss
 alone).
+``model.tag_coordinates`` > 0 (not in the paper) adds each pixel's position to the tag generator: a
+1x1x1 map of the (row, column) coordinates, ``tag_coordinates`` units per frame height, joins every
+stage of its path and its head (zero-initialised, so the untrained network equals the paper's).
 Tags-only row (no decoder, attentions, connectors): ``tags_only_classifier``, a 1x1x1 conv on the
 tag generator's last features, still gives the class logits needed for evaluation.
 """
@@ -107,12 +110,15 @@ class SkipDecoder(nn.Module):
     None builds no laterals (the path then sees the encoder only through its input).
     """
 
-    def __init__(self, in_channels: int, skip_channels: Sequence[int] | None, channels: Sequence[int]):
+    def __init__(self, in_channels: int, skip_channels: Sequence[int] | None, channels: Sequence[int],
+                 coordinates: float = 0.0):
         super().__init__()
         prev = [in_channels, *channels[:-1]]
         self.reduce = nn.ModuleList(Conv3d(p, c, 1) for p, c in zip(prev, channels))
         self.lateral = None if skip_channels is None else nn.ModuleList(
             Conv3d(s, c, 1) for s, c in zip(skip_channels, channels))
+        self.coordinate_scale = coordinates
+        self.coordinates = None if coordinates <= 0 else nn.ModuleList(coordinate_conv(c) for c in channels)
         self.fuse = nn.ModuleList(conv_norm_relu(c, c, (1, 3, 3)) for c in channels)
 
     def forward(self, x: torch.Tensor, sizes: Sequence[Sequence[int]], skips: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
@@ -123,8 +129,27 @@ class SkipDecoder(nn.Module):
             y = resize(reduce(x), size)
             if self.lateral is not None:
                 y = y + resize(self.lateral[k](skips[k]), size)
+            if self.coordinates is not None:
+                y = y + self.coordinates[k](coordinate_maps(size[1:], self.coordinate_scale, y))
             x = fuse(y)
         return x
+
+
+def coordinate_conv(channels: int) -> nn.Module:
+    """Zero-initialised 1x1x1 map of the 2 coordinate channels to ``channels`` (no bias)."""
+    conv = Conv3d(2, channels, 1, bias=False)
+    nn.init.zeros_(conv.weight)
+    return conv
+
+
+def coordinate_maps(size: Sequence[int], scale: float, like: torch.Tensor) -> torch.Tensor:
+    """(1, 2, 1, h, w) (row, column) of every cell centre of an h x w grid, ``scale`` units per grid
+    height (so both axes share one unit), dtype and device of ``like``."""
+    h, w = (int(s) for s in size)
+    rows = (torch.arange(h, device=like.device, dtype=torch.float32) + 0.5) * (scale / h)
+    cols = (torch.arange(w, device=like.device, dtype=torch.float32) + 0.5) * (scale / h)
+    maps = torch.stack((rows.view(h, 1).expand(h, w), cols.view(1, w).expand(h, w)))
+    return maps.view(1, 2, 1, h, w).to(like.dtype)
 
 
 class TagGenerator(nn.Module):
@@ -134,17 +159,25 @@ class TagGenerator(nn.Module):
     classifier. ``activation="sigmoid"`` bounds the tags to (0, 1) (the abstract's reading).
     """
 
-    def __init__(self, in_channels: int, skip_channels: Sequence[int] | None, channels: Sequence[int], tag_dim: int, activation: str):
+    def __init__(self, in_channels: int, skip_channels: Sequence[int] | None, channels: Sequence[int], tag_dim: int, activation: str,
+                 coordinates: float = 0.0):
         super().__init__()
-        self.path = SkipDecoder(in_channels, skip_channels, channels)
+        self.path = SkipDecoder(in_channels, skip_channels, channels, coordinates)
         self.head = Conv3d(channels[-1], tag_dim, 1)
+        self.head_coordinates = coordinate_conv(tag_dim) if coordinates > 0 else None
         self.activation = activation
 
     def forward(self, b: torch.Tensor, sizes: Sequence[Sequence[int]], skips: Sequence[torch.Tensor] | None,
                 size: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.path(b, sizes, skips)
-        tags = float32_head(self.head, features, size)
+        head = self.head if self.head_coordinates is None else self._coordinate_head
+        tags = float32_head(head, features, size)
         return (torch.sigmoid(tags) if self.activation == "sigmoid" else tags), features
+
+    def _coordinate_head(self, features: torch.Tensor) -> torch.Tensor:
+        """The head plus the map of the coordinates at the features' (h, w)."""
+        maps = coordinate_maps(features.shape[3:], self.path.coordinate_scale, features)
+        return self.head(features) + self.head_coordinates(maps)
 
 
 class TagConnector(nn.Sequential):
@@ -186,6 +219,8 @@ def validate_model_config(cfg: ModelConfig) -> None:
     for name in ("tag_trunk_gradient", "tag_connector_gradient"):
         if not 0.0 <= getattr(cfg, name) <= 1.0:
             raise ValueError(f"model.{name}={getattr(cfg, name)}: expected a factor in [0, 1]")
+    if not 0.0 <= cfg.tag_coordinates < float("inf"):
+        raise ValueError(f"model.tag_coordinates={cfg.tag_coordinates}: expected 0 (off) or a positive scale")
     if cfg.tag_activation not in TAG_ACTIVATIONS:
         raise ValueError(f"model.tag_activation={cfg.tag_activation!r}: expected one of {TAG_ACTIVATIONS}")
     if cfg.encoder_norm not in ENCODER_NORMS:
@@ -241,7 +276,8 @@ class TagVIS(nn.Module):
         self.location_embedding = LocationEmbedding(c4) if cfg.location_embedding else None
         self.st_attention = SpatioTemporalAttention(c4, heads, inner=e) if cfg.spatiotemporal_attention else None
         self.bottleneck = Bottleneck(c4, e)
-        self.tag_generator = TagGenerator(e, skips if cfg.encoder_skips else None, stages, cfg.tag_dim, cfg.tag_activation)
+        self.tag_generator = TagGenerator(e, skips if cfg.encoder_skips else None, stages, cfg.tag_dim, cfg.tag_activation,
+                                          cfg.tag_coordinates)
         self.tag_connector = TagConnector(cfg.tag_dim, e) if cfg.tag_attention_connector else None
         self.tag_attention = TagAttention(e, heads) if cfg.tag_attention else None
         self.self_attention = SelfAttention(e, heads) if cfg.self_attention else None

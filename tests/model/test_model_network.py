@@ -6,6 +6,7 @@ from model_helpers import small_model_config
 
 from tagvis_lib.config import ExperimentConfig, profile_config
 from tagvis_lib.model import TagVIS, TagVISOutput, build_model
+from tagvis_lib.model.network import coordinate_maps
 
 
 @pytest.mark.parametrize("tags_only", [False, True])
@@ -76,6 +77,7 @@ def test_profiles_build():
         (dict(tag_trunk_gradient=1.5), "model.tag_trunk_gradient"),
         (dict(tag_trunk_gradient=-0.1), "model.tag_trunk_gradient"),
         (dict(tag_connector_gradient=2.0), "model.tag_connector_gradient"),
+        (dict(tag_coordinates=-1.0), "model.tag_coordinates"),
     ],
 )
 def test_inconsistent_switches_are_refused(changes, match):
@@ -123,6 +125,41 @@ def test_tag_connector_gradient_scales_only_what_the_decoder_sends_into_the_tags
     for n in tags:
         assert g0[n] is None or not g0[n].any()
         torch.testing.assert_close(g05[n], 0.5 * g1[n], rtol=1e-4, atol=1e-7)
+
+
+def test_coordinate_maps_share_one_unit_per_grid_height():
+    maps = coordinate_maps((4, 6), 8.0, torch.zeros(1, dtype=torch.bfloat16))
+    assert maps.shape == (1, 2, 1, 4, 6) and maps.dtype == torch.bfloat16
+    maps = coordinate_maps((4, 6), 8.0, torch.zeros(1))
+    torch.testing.assert_close(maps[0, 0, 0, :, 3], torch.tensor([1.0, 3.0, 5.0, 7.0]))  # 8 units over 4 rows
+    torch.testing.assert_close(maps[0, 1, 0, 2], torch.arange(6) * 2.0 + 1.0)  # columns in the rows' unit
+    assert torch.equal(maps[0, 0, 0, :, 0], maps[0, 0, 0, :, 5]) and torch.equal(maps[0, 1, 0, 0], maps[0, 1, 0, 3])
+
+
+def test_tag_coordinates_start_as_the_paper_network_and_then_place_the_tags():
+    torch.manual_seed(0)
+    plain = build_model(small_model_config()).eval()
+    placed = build_model(small_model_config(tag_coordinates=8.0)).eval()
+    missing, unexpected = placed.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all("coordinates" in k for k in missing)
+    assert len(placed.tag_generator.path.coordinates) == 3 and plain.tag_generator.head_coordinates is None
+    x = torch.randn(1, 3, 4, 32, 48, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        before, start = plain(x), placed(x)
+    assert torch.equal(before.tags, start.tags) and torch.equal(before.logits, start.logits)  # zero-initialised
+    # the head's coordinate map then moves the tags by the position
+    with torch.no_grad():
+        placed.tag_generator.head_coordinates.weight.zero_()
+        placed.tag_generator.head_coordinates.weight[0, 1] = 1.0  # tag channel 0 += column
+        moved = placed(x).tags
+    shift = moved[0, 0, 0] - before.tags[0, 0, 0]  # (H, W) at the input resolution
+    steps = shift[:, 1:] - shift[:, :-1]
+    torch.testing.assert_close(steps[:, 8:-8], torch.full_like(steps[:, 8:-8], 8.0 / 32), atol=1e-4, rtol=0)
+    torch.testing.assert_close(moved[0, 1:], before.tags[0, 1:])  # other channels unchanged
+    out = placed(x)
+    out.tags.square().sum().backward()
+    assert all(m.weight.grad.abs().sum() > 0 for m in placed.tag_generator.path.coordinates)
+    assert placed.decoder.path.coordinates is None  # only the tag generator sees the position
 
 
 def test_wrong_input_layout_is_refused(small_cfg):
