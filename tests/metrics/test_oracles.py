@@ -32,7 +32,7 @@ def test_perfect_results_score_one_under_every_oracle():
     a, b = _box(0, 10, 0, 10), _box(0, 10, 10, 20)
     gt = _gt([(1, a), (2, b)])
     bounds = oracle_bounds(gt, [_res(1, 0.9, a), _res(2, 0.8, b)])
-    assert sorted(bounds) == ["class_oracle", "grouping_oracle", "predicted"]
+    assert sorted(bounds) == ["class_oracle", "grouping_oracle", "linking_oracle", "predicted"]
     assert all(v["AP"] == pytest.approx(1.0) for v in bounds.values())
 
 
@@ -62,6 +62,22 @@ def test_grouping_oracle_cuts_a_merged_and_a_split_prediction_along_the_tracks()
     assert [(r["category_id"], r["score"]) for r in group] == [(1, 0.9), (1, 0.9), (2, 0.6)]  # c: the larger piece's
     bounds = oracle_bounds(gt, res, score_threshold=0.05)
     assert bounds["predicted"]["AP"] < 0.5 and bounds["grouping_oracle"]["AP"] == pytest.approx(1.0)
+
+
+def test_linking_oracle_joins_the_pieces_of_a_track_and_keeps_merges():
+    a, b = _box(0, 10, 0, 10), _box(0, 10, 10, 20)  # touching, same class
+    c = _box(10, 20, 0, 20)
+    gt = _gt([(1, a), (1, b), (2, c)])
+    early, late = _box(10, 20, 0, 20, frames=[0]), _box(10, 20, 0, 20, frames=[1, 2])
+    stray = _box(0, 5, 30, 40)
+    res = [_res(1, 0.9, a | b), _res(1, 0.7, early), _res(2, 0.6, late), _res(2, 0.3, stray)]
+    linking = oracle_results(gt, res)["linking_oracle"]
+    assert len(linking) == 3
+    assert linking[0]["segmentations"] == res[0]["segmentations"]  # the merge of a and b stays
+    assert linking[1] == {"video_id": 1, "category_id": 2, "score": 0.7, "segmentations": track_rles(c)}
+    assert linking[2] == res[3]  # overlaps nothing: unchanged
+    bounds = oracle_bounds(gt, res)
+    assert bounds["predicted"]["AP"] < bounds["linking_oracle"]["AP"] < bounds["grouping_oracle"]["AP"]
 
 
 def test_grouping_oracle_keeps_the_predicted_foreground_and_class():
