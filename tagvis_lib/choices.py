@@ -91,8 +91,9 @@ OPEN_POINTS: list[tuple[str, str, str, str]] = [
      "clips cannot span videos of up to 84 frames); as a further option, a track that ends is joined "
      "to a later one of its class when one 2-frame pass of the frames either side of the gap tags them "
      "alike (for instances that leave the view and return, which linked clips alone cannot follow; "
-     "textured valid, one model: AP 0.055 -> 0.083, J&F 0.496 -> 0.533)",
-     "inference.long_video, inference.clip_overlap, inference.bridge_gaps"),
+     "textured valid, one model: AP 0.055 -> 0.083, J&F 0.496 -> 0.533), within a tag distance of its "
+     "own (inference.bridge_bandwidth; None: the grouping bandwidth)",
+     "inference.long_video, inference.clip_overlap, inference.bridge_gaps, inference.bridge_bandwidth"),
     ("Frames not processed", "masks 'interpolated from their processed neighbours'",
      "soft masks of the nearest processed frame (or a linear blend of both), then thresholded",
      "inference.interpolation"),

@@ -121,6 +121,7 @@ class InferenceConfig:
     bridge_gaps: bool = False  #: join a track that ends with a later one of its class when a 2-frame pass tags them alike (inference.bridging)
     grouping: str = "meanshift"  #: "meanshift", "histogram" (D = 1), "seed_grow", "components" (tag-free baseline) or "components_split" (components split by tags)
     bandwidth: float | None = None  #: grouping bandwidth in tag units (None: margin / 2)
+    bridge_bandwidth: float | None = None  #: largest tag distance at which bridge_gaps joins two tracks (None: the grouping bandwidth)
     foreground_threshold: float = 0.5  #: foreground when P(background) < 1 - threshold
     min_pixels: int = 16  #: instances smaller than this over the clip are dropped
     max_instances: int = 20  #: at most this many instances per video (DAVIS allows 20)

@@ -11,7 +11,7 @@ view (or that the camera looks away from) and comes back starts a new track. Wit
 2. the two frames ``(l_a, f_b)`` go through the network as one 2-frame clip (once per distinct
    frame pair); ``d(a, b)`` is the distance between the mean tag of ``a``'s pixels in the first
    frame and the mean tag of ``b``'s pixels in the second;
-3. pairs with ``d < bandwidth`` are joined, closest first, each track keeping at most one
+3. pairs with ``d`` below ``inference.bridge_bandwidth`` (None: the grouping bandwidth) are joined, closest first, each track keeping at most one
    predecessor and one successor, so that a joined track is a chain of tracks in time order.
 """
 from __future__ import annotations
@@ -123,7 +123,8 @@ def bridge_gaps(model: nn.Module, frames: np.ndarray, run: ClipRun, cfg: Experim
     if not pairs:
         return run
     distances, network_frames, seconds = pair_distances(model, frames, run, pairs, first, last, cfg, device, precision)
-    root = choose_links(pairs, distances, grouping_bandwidth(cfg), run.num_tracks)
+    bandwidth = cfg.inference.bridge_bandwidth
+    root = choose_links(pairs, distances, grouping_bandwidth(cfg) if bandwidth is None else bandwidth, run.num_tracks)
     roots, new_id = np.unique(root, return_inverse=True)
     extra = {"model_s": run.model_s + seconds, "network_frames": run.network_frames + network_frames}
     if len(roots) == run.num_tracks:

@@ -90,6 +90,8 @@ def check_inference_config(cfg: ExperimentConfig) -> None:
         raise ValueError(f"inference.foreground_threshold: expected a value in (0, 1), got {inf.foreground_threshold}")
     if grouping_bandwidth(cfg) <= 0:
         raise ValueError("inference.bandwidth: expected a positive bandwidth")
+    if inf.bridge_bandwidth is not None and not inf.bridge_bandwidth > 0:
+        raise ValueError(f"inference.bridge_bandwidth: expected a positive distance (or None: the grouping bandwidth), got {inf.bridge_bandwidth}")
     if not 1 <= inf.max_instances <= 255:
         raise ValueError(f"inference.max_instances: expected 1..255, got {inf.max_instances}")
     if inf.topk_classes < 1:

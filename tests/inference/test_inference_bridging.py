@@ -36,6 +36,25 @@ def test_instances_that_return_keep_one_track(bridge):
         assert model.calls == pred.timing["clips"] + 1
 
 
+class ShiftedPairOracle(Oracle):
+    """The oracle, with the second frame of every 2-frame pass (the bridging passes) tagged 2 higher."""
+
+    def forward(self, x):
+        out = super().forward(x)
+        if x.shape[2] == 2:
+            out.tags[:, :, 1] += 2.0
+        return out
+
+
+@pytest.mark.parametrize("bridge_bandwidth,tracks", [(None, 4), (1.0, 4), (3.0, 2)])
+def test_bridge_bandwidth_sets_the_largest_distance_joined(bridge_bandwidth, tracks):
+    frames, _ = gap_video()
+    cfg = oracle_config(clip_length=4, long_video="overlapping", clip_overlap=2, bridge_gaps=True,
+                        bandwidth=1.5, bridge_bandwidth=bridge_bandwidth)
+    # pieces either side of the gap are 2 apart in the bridging pass: beyond the grouping bandwidth
+    assert predict_video(ShiftedPairOracle(clip_offset=5.0), frames, cfg, "cpu").num_instances == tracks
+
+
 def test_candidates_need_time_order_and_the_same_class():
     first = np.array([0, 10, 12, 3])
     last = np.array([5, 20, 19, 11])

@@ -182,6 +182,12 @@ def test_tighter_instances_score_higher():
     assert ((scores > 0) & (scores <= 1)).all()
 
 
+def test_bridge_bandwidth_must_be_positive():
+    cfg = apply_overrides(profile_config("smoke"), {"inference.bridge_bandwidth": 0.0})
+    with pytest.raises(ValueError, match="inference.bridge_bandwidth"):
+        check_inference_config(cfg)
+
+
 def test_histogram_needs_scalar_tags():
     cfg = apply_overrides(profile_config("smoke"), {"inference.grouping": "histogram", "model.tag_dim": 2})
     with pytest.raises(ValueError, match="tag_dim"):
