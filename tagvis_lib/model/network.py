@@ -107,7 +107,8 @@ class SkipDecoder(nn.Module):
     Stage k: features -> 1x1x1 conv to channels[k] -> resize to (T, h_k, w_k), the size of encoder
     layer 3, 2, 1; with skips, + that layer's features by a 1x1x1 conv (lateral) resized alike;
     then a (1,3,3) conv + GroupNorm + ReLU. ``skip_channels`` are those of layer3, layer2, layer1;
-    None builds no laterals (the path then sees the encoder only through its input).
+    None builds no laterals (the path then sees the encoder only through its input). ``coordinates``
+    > 0 adds at each stage a zero-initialised 1x1x1 map of :func:`coordinate_maps` at that scale.
     """
 
     def __init__(self, in_channels: int, skip_channels: Sequence[int] | None, channels: Sequence[int],
