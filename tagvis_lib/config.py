@@ -126,6 +126,7 @@ class InferenceConfig:
     min_pixels: int = 16  #: instances smaller than this over the clip are dropped
     max_instances: int = 20  #: at most this many instances per video (DAVIS allows 20)
     topk_classes: int = 1  #: emit each mask under its k most likely classes (YouTube-VIS)
+    flip_average: bool = False  #: also run each clip mirrored left-right and average the two class probabilities (tags from the unmirrored pass); twice the network work
     coverage_score: bool = False  #: multiply each score by the fraction of the video's frames its mask covers
     interpolation: str = "nearest"  #: masks of frames not processed: "nearest" or "linear"
     warmup_runs: int = 1  #: untimed runs before fps is measured

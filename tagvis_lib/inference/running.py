@@ -72,7 +72,12 @@ def tag_projection(tags: torch.Tensor, fg: torch.Tensor) -> tuple[torch.Tensor, 
 
 def run_clips(model: nn.Module, frames: np.ndarray, plan: list[PlannedClip], cfg: ExperimentConfig,
               device: torch.device, keep_tags: bool, precision: str) -> ClipRun:
-    """Forward every clip of the plan (at ``precision``), group its tags and link its instances into tracks."""
+    """Forward every clip of the plan (at ``precision``), group its tags and link its instances into tracks.
+
+    With ``inference.flip_average`` each clip also goes through the network mirrored left-right; the
+    class probabilities (foreground included) are the mean of both passes, the tags the unmirrored
+    pass's, and both passes count as network frames and model time.
+    """
     size = network_size(cfg)
     bandwidth = grouping_bandwidth(cfg)
     owner = clip_owners(plan, len(frames))
@@ -86,9 +91,12 @@ def run_clips(model: nn.Module, frames: np.ndarray, plan: list[PlannedClip], cfg
         t0 = time.perf_counter()
         with autocast(device, precision):
             out = model(x)
+            mirrored = model(x.flip(-1)) if cfg.inference.flip_average else None
         sync(device)
         model_s += time.perf_counter() - t0
         tags, probs = out.tags[0].float(), out.logits[0].float().softmax(0)
+        if mirrored is not None:
+            probs = (probs + mirrored.logits[0].float().softmax(0).flip(-1)) / 2
         groups = group_clip(tags, probs, torch.as_tensor(valid, device=device), cfg)
         tracks = link_clip(prev, indices, valid, groups, tags, bandwidth)
         new = tracks < 0
@@ -111,7 +119,7 @@ def run_clips(model: nn.Module, frames: np.ndarray, plan: list[PlannedClip], cfg
                 frame.foreground = groups.fg_soft[t] > 0.5
                 frame.semantic = probs[:, t].argmax(0).to(torch.uint8)
             kept[f] = frame
-    network_frames = sum(int(v.sum()) for _, v in plan)
+    network_frames = sum(int(v.sum()) for _, v in plan) * (2 if cfg.inference.flip_average else 1)
     return ClipRun(kept, merge_stats(clip_stats, clip_tracks, num_tracks), num_tracks, model_s, projection, network_frames)
 
 

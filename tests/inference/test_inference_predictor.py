@@ -160,3 +160,40 @@ def test_cuda_gives_the_cpu_result(long_video):
     gpu = predict_video(Oracle(), frames, cfg, "cuda")
     assert np.array_equal(cpu.labels, gpu.labels) and np.array_equal(cpu.classes, gpu.classes)
     assert np.allclose(cpu.scores, gpu.scores, atol=1e-5)
+
+
+class RightBlind(Oracle):
+    """The oracle, but the right half of every frame reads as sure background."""
+
+    def forward(self, x: torch.Tensor):
+        out = super().forward(x)
+        logits = out.logits.clone()
+        half = x.shape[-1] // 2
+        logits[..., half:] = -8.0
+        logits[:, 0, ..., half:] = 8.0
+        return type(out)(out.tags, logits)
+
+
+@pytest.mark.parametrize("flip_average", [False, True])
+def test_flip_average_means_the_class_probabilities_of_both_passes(flip_average):
+    left, right = (4, 2, 14, 12), (8, 20, 18, 30)  # instance 1 left of the middle column, 2 right of it
+    frames, gt = grey_video([[left, right]] * 4)
+    model = RightBlind()
+    # foreground where P(background) < 0.6: the mean of a sure and a blind pass (0.5) passes
+    cfg = oracle_config(clip_length=4, flip_average=flip_average, foreground_threshold=0.4)
+    pred = predict_video(model, frames, cfg, "cpu")
+    assert model.calls == (2 if flip_average else 1)
+    assert pred.timing["network_frames"] == (8 if flip_average else 4)
+    found = match_gt(pred, gt)
+    assert sorted(found.values()) == ([1, 2] if flip_average else [1])
+    for m, g in found.items():
+        assert np.array_equal(pred.instance_masks[m], gt == g)
+        assert pred.classes[pred.entry_instance == m].tolist() == [g]
+
+
+def test_flip_average_leaves_a_mirror_symmetric_network_unchanged():
+    frames, _ = grey_video([STILL_BOXES] * 4)
+    plain = predict_video(Oracle(), frames, oracle_config(clip_length=4), "cpu")
+    both = predict_video(Oracle(), frames, oracle_config(clip_length=4, flip_average=True), "cpu")
+    assert np.array_equal(plain.labels, both.labels)
+    assert np.allclose(plain.scores, both.scores)
