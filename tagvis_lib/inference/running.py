@@ -40,7 +40,7 @@ class ClipRun:
     """What the clips of a video leave for the final masks: processed frames by video frame index,
     per-track :class:`InstanceStats`, the track count, the forward seconds, the tag projection
     ``(center (D,), axis (D,))`` when tags are kept, and the frames that went through the network
-    (a frame shared by two clips counted twice; padding not counted)."""
+    (a frame shared by two clips counted twice, each mirrored pass once more; padding not counted)."""
 
     frames: dict[int, ProcessedFrame]
     stats: InstanceStats
