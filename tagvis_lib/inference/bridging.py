@@ -11,8 +11,9 @@ view (or that the camera looks away from) and comes back starts a new track. Wit
 2. the two frames ``(l_a, f_b)`` go through the network as one 2-frame clip (once per distinct
    frame pair); ``d(a, b)`` is the distance between the mean tag of ``a``'s pixels in the first
    frame and the mean tag of ``b``'s pixels in the second;
-3. pairs with ``d`` below ``inference.bridge_bandwidth`` (None: the grouping bandwidth) are joined, closest first, each track keeping at most one
-   predecessor and one successor, so that a joined track is a chain of tracks in time order.
+3. pairs with ``d`` below ``inference.bridge_bandwidth`` (None: the grouping bandwidth) are
+   joined, closest first, each track keeping at most one predecessor and one successor, so that a
+   joined track is a chain of tracks in time order.
 """
 from __future__ import annotations
 
