@@ -9,7 +9,10 @@ medians:
    (``tagvis_lib.model.attention.attention``), the objective scored clip by clip in a loop
    against ``TagVISObjective.clip_mean`` (one pass), and torch's ``nn.BatchNorm3d`` kernels against
    ``tagvis_lib.model.norm.BatchNorm3d`` (channels-last inputs of 11, 36, 57, ... channels folded
-   into rows of a multiple of 16); each change alone and all three together;
+   into rows of a multiple of 16), and layers over one frame (layers 2-4 of 2-frame clips, layer 4
+   of 8-frame ones) on their 5-D view against the plainly channels-last 4-D view
+   (``tagvis_lib.model.precision.one_frame_channels_last``: BatchNorm and time kernels; the 5-D
+   view left gradients in the contiguous layout); each change alone and all four together;
 2. loading one training clip: frames opened by PIL from the path and resized as floats (before)
    against PIL on the file's bytes and a uint8 resize (now).
 
@@ -81,16 +84,27 @@ def loop_objective() -> Iterator[None]:
 
 @contextmanager
 def torch_batchnorm() -> Iterator[None]:
-    from torch import nn
+    """No fold: every BatchNorm3d input takes torch's kernels (a one-frame input its 4-D view)."""
+    from tagvis_lib.model import norm
 
-    from tagvis_lib.model.norm import BatchNorm3d
-
-    kept = BatchNorm3d.forward
-    BatchNorm3d.forward = nn.BatchNorm3d.forward
+    kept = norm.fold_factor
+    norm.fold_factor = lambda channels, positions: None
     try:
         yield
     finally:
-        BatchNorm3d.forward = kept
+        norm.fold_factor = kept
+
+
+@contextmanager
+def five_d_one_frame() -> Iterator[None]:
+    from tagvis_lib.model import precision
+
+    kept = precision.one_frame_channels_last
+    precision.one_frame_channels_last = lambda x: False
+    try:
+        yield
+    finally:
+        precision.one_frame_channels_last = kept
 
 
 @contextmanager
@@ -115,12 +129,14 @@ def step_table(ytvis: Path, rounds: int) -> None:
                         trainer._step(batch, list(range(len(batch["video_id"]))))
                 return run
 
-            variants = {"before: fused attention, per-clip objective, torch BatchNorm":
-                            step(lambda: _all(fused_attention, loop_objective, torch_batchnorm)),
-                        "explicit attention only": step(lambda: _all(loop_objective, torch_batchnorm)),
-                        "clip_mean objective only": step(lambda: _all(fused_attention, torch_batchnorm)),
-                        "folded BatchNorm only": step(lambda: _all(fused_attention, loop_objective)),
-                        "now: all three": step(nothing)}
+            changes = {"explicit attention": fused_attention, "clip_mean objective": loop_objective,
+                       "folded BatchNorm": torch_batchnorm, "one-frame layers in 4-D": five_d_one_frame}
+            variants = {"before: fused attention, per-clip objective, torch BatchNorm, one frame in 5-D":
+                            step(lambda: _all(*changes.values()))}
+            for name, undo in changes.items():
+                others = [c for c in changes.values() if c is not undo]
+                variants[f"{name} only"] = step(lambda others=others: _all(*others))
+            variants["now: all four"] = step(nothing)
             medians = alternate(variants, rounds, warmup=4)
         before = medians[next(iter(medians))]
         for name, s in medians.items():

@@ -7,7 +7,9 @@ The (2+1)D encoder and the heads use kernels that span only space ``(1, kh, kw)`
   alone, the input viewed as ``(B*T, C, H, W)`` without a copy (a contiguous input would need one,
   so it keeps the 3-D convolution);
 - ``(kt, 1, 1)``, space stride 1 and no space padding: time against flattened space, input viewed as
-  ``(B, C, T, H*W)`` (copy-free in both memory formats);
+  ``(B, C, T, H*W)`` (copy-free in both memory formats); over a single channels-last frame with the
+  padding of a centred kernel only the centre tap meets data, so it runs as a 1x1 2-D convolution on
+  the ``(B, C, H, W)`` view (:func:`~.precision.one_frame_channels_last`);
 - ``(kt, kh, kw)`` with kt > 1 and a spatial extent (the bottleneck's 3x3x3): the sum over the kt
   time taps of ``(kh, kw)`` 2-D convolutions of the (time-padded, time-strided) shifted frames.
 
@@ -24,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import precision
+
 
 class Conv3d(nn.Conv3d):
     """Drop-in ``nn.Conv3d`` (same arguments, parameters and results) with the 2-D dispatch above."""
@@ -39,6 +43,9 @@ class Conv3d(nn.Conv3d):
                 out = F.conv2d(frames, self.weight.squeeze(2), self.bias, (sh, sw), (ph, pw))
                 return out.reshape(b, t, *out.shape[1:]).transpose(1, 2)
             if (kh, kw) == (1, 1) and (sh, sw) == (1, 1) and (ph, pw) == (0, 0):
+                if t == 1 and kt == 2 * pt + 1 and precision.one_frame_channels_last(x):
+                    out = F.conv2d(x.squeeze(2), self.weight[:, :, pt], self.bias)
+                    return out.unsqueeze(2)
                 out = F.conv2d(x.reshape(b, c, t, h * w), self.weight.flatten(3), self.bias, (st, 1), (pt, 0))
                 return out.reshape(b, out.shape[1], out.shape[2], h, w)
             if kt > 1 and (kh, kw) != (1, 1):

@@ -6,8 +6,11 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
+
+from . import precision
 
 ENCODER_NORMS = ("batch", "group")
 
@@ -116,8 +119,9 @@ class BatchNorm3d(nn.BatchNorm3d):
     vectors; the statistics of the k column groups are then pooled per channel. Other inputs
     (contiguous format, C a multiple of 16 or not below :data:`FOLD_MAX_CHANNELS`, fewer than
     :data:`FOLD_MIN_ELEMENTS` elements, no affine parameters, and every device but the CPU, where
-    the gain was not measured) take ``nn.BatchNorm3d``'s path. ``benchmarks/step_split.py`` and
-    ``benchmarks/step_parts.py`` measure the gain.
+    the gain was not measured) take ``nn.BatchNorm3d``'s path; a one-frame channels-last input
+    (B, C, 1, H, W) takes it on its 4-D view (:func:`~.precision.one_frame_channels_last`).
+    ``benchmarks/step_split.py`` and ``benchmarks/step_parts.py`` measure the gains.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -125,6 +129,9 @@ class BatchNorm3d(nn.BatchNorm3d):
         k = fold_factor(c, x.numel() // c) if c and c % CHANNEL_MULTIPLE and c < FOLD_MAX_CHANNELS else None
         if (k is None or not self.affine or x.device.type != "cpu" or x.numel() < FOLD_MIN_ELEMENTS
                 or x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last_3d)):
+            if precision.one_frame_channels_last(x):
+                # a copy, not a view: the in-place ReLU after it would take autograd's slow view path
+                return self._torch_forward(x.squeeze(2)).unsqueeze(2).clone(memory_format=torch.channels_last_3d)
             return super().forward(x)
         self._check_input_dim(x)
         batch_stats = self.training or self.running_mean is None
@@ -138,6 +145,18 @@ class BatchNorm3d(nn.BatchNorm3d):
                 self.running_mean.lerp_(mean, factor)
                 self.running_var.lerp_(var * (n / max(n - 1, 1)), factor)
         return y
+
+    def _torch_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``nn.BatchNorm3d.forward`` for an input of any rank (N, C, ...): the same statistics, updates
+        of the running averages and result."""
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+            factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+        batch_stats = self.training or (self.running_mean is None and self.running_var is None)
+        keep = not self.training or self.track_running_stats
+        return F.batch_norm(x, self.running_mean if keep else None, self.running_var if keep else None,
+                            self.weight, self.bias, batch_stats, factor, self.eps)
 
 
 def group_norm(channels: int) -> GroupNorm:

@@ -93,3 +93,16 @@ def torch_memory_format(name: str) -> torch.memory_format:
 def apply_memory_format(model: nn.Module, name: str) -> nn.Module:
     """Convert the 5-D weights of ``model`` to memory format ``name`` in place; returns ``model``."""
     return model.to(memory_format=torch_memory_format(name))
+
+
+def one_frame_channels_last(x: torch.Tensor) -> bool:
+    """Whether ``x`` is a (B, C, 1, H, W) ``channels_last_3d`` CPU tensor with C > 1 and H*W > 1.
+
+    With a single frame the 5-D layout is ambiguous to some CPU kernels: PyTorch's BatchNorm
+    backward returns a contiguous gradient there, and a time kernel's 2-D view (B, C, 1, H*W) is
+    ambiguous too, after which the layers below run on mixed layouts, several times slower. The
+    4-D view (B, C, H, W) of the same memory is plainly channels-last.
+    """
+    return (x.dim() == 5 and x.shape[2] == 1 and x.device.type == "cpu" and x.shape[1] > 1
+            and x.shape[3] * x.shape[4] > 1 and not x.is_contiguous()
+            and x.is_contiguous(memory_format=torch.channels_last_3d))

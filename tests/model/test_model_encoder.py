@@ -162,3 +162,34 @@ def test_group_norm_encoder_refuses_kinetics_weights_and_unknown_norms(tmp_path)
         build_model(ModelConfig(num_classes=2, encoder_width=0.125, embed_dim=16, encoder_norm="layer"))
     with pytest.raises(ValueError, match="encoder_norm='batch'"):
         build_model(ModelConfig(num_classes=2, encoder_norm="group", encoder_weights=str(tmp_path / "k.pth")))
+
+
+def _batchnorm_input_gradients(encoder, x):
+    """Strides of the input gradient of every BatchNorm in the backward of ``encoder(x).layer4.sum()``."""
+    strides = []
+    out = encoder(x).layer4
+    seen, stack = set(), [out.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        if type(node).__name__ == "NativeBatchNormBackward0":
+            node.register_hook(lambda grad_in, grad_out: strides.append(grad_in[0].stride()))
+        stack.extend(n for n, _ in node.next_functions)
+    out.sum().backward()
+    return strides
+
+
+def test_two_frame_clips_keep_channels_last_gradients_through_the_one_frame_layers(monkeypatch):
+    # layers 2-4 see one frame; torch's BatchNorm there once returned contiguous gradients, and the
+    # layers below then ran on mixed layouts (several times slower on the CPU)
+    from tagvis_lib.model import precision
+
+    torch.manual_seed(0)
+    encoder = R2Plus1DEncoder(0.25).to(memory_format=torch.channels_last_3d)
+    x = torch.randn(2, 3, 2, 32, 48).contiguous(memory_format=torch.channels_last_3d)
+    strides = _batchnorm_input_gradients(encoder, x)
+    assert len(strides) >= 11 and all(s[1] == 1 for s in strides)
+    monkeypatch.setattr(precision, "one_frame_channels_last", lambda t: False)  # the check sees the old layout
+    assert any(s[1] != 1 for s in _batchnorm_input_gradients(encoder, x))

@@ -88,6 +88,25 @@ def test_inputs_the_fold_does_not_fit_take_torchs_path_exactly(fold_small, monke
     assert fold_small == []
 
 
+@pytest.mark.parametrize("training,momentum", [(True, 0.1), (True, None), (False, 0.1)])
+def test_one_channels_last_frame_runs_on_the_4d_view_with_torchs_results(training, momentum):
+    # (B, C, 1, H, W): torch's kernels on the plainly channels-last (B, C, H, W) view, so the input
+    # gradient stays channels-last; a copy, so an in-place ReLU after it keeps the ordinary backward
+    ref, ours = _pair(72, momentum)
+    ref.train(training), ours.train(training)
+    shape = (2, 72, 1, 3, 5)
+    x = (torch.randn(shape, dtype=torch.float64) * 2 + 1).contiguous(memory_format=CL)
+    grad = torch.randn(shape, dtype=torch.float64).contiguous(memory_format=CL)
+    expected, got = _run(ref, x, grad), _run(ours, x, grad)
+    for name, a, b in zip(("y", "x.grad", "weight.grad", "bias.grad", "running_mean", "running_var", "batches"),
+                          expected, got):
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12, msg=name)
+    assert got[0].stride()[1] == 1 and got[1].stride()[1] == 1  # channels-last output and input gradient
+    y = ours(x.detach().clone().requires_grad_())
+    assert not y._is_view()
+    assert type(torch.relu_(y).grad_fn).__name__ == "ReluBackward0"
+
+
 def test_fold_factor_and_rows_view():
     assert fold_factor(36, 61440) == 4 and fold_factor(11, 61440) == 16 and fold_factor(16, 7) == 1
     assert fold_factor(36, 6) is None  # 4, 8, 16, 32 do not divide 6 positions

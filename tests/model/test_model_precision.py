@@ -122,6 +122,27 @@ def test_conv3d_dispatch_equals_nn_conv3d_with_gradients(kernel, stride, padding
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("kernel,stride,padding", [((3, 1, 1), (1, 1, 1), (1, 0, 0)), ((3, 1, 1), (2, 1, 1), (1, 0, 0)),
+                                                   ((5, 1, 1), (1, 1, 1), (2, 0, 0))])
+def test_time_kernel_over_one_channels_last_frame_equals_nn_conv3d_and_keeps_the_layout(kernel, stride, padding):
+    # one frame: only the centre tap meets data, run as a 2-D convolution on the (B, C, H, W) view
+    torch.manual_seed(0)
+    ref = nn.Conv3d(6, 5, kernel, stride=stride, padding=padding, bias=True).double()
+    ours = Conv3d(6, 5, kernel, stride=stride, padding=padding, bias=True).double()
+    ours.load_state_dict(ref.state_dict())
+    ref, ours = ref.to(memory_format=torch.channels_last_3d), ours.to(memory_format=torch.channels_last_3d)
+    x = torch.randn(2, 6, 1, 4, 7, dtype=torch.float64).contiguous(memory_format=torch.channels_last_3d).requires_grad_()
+    y_ref, y = ref(x), ours(x)
+    assert y.shape == y_ref.shape == (2, 5, 1, 4, 7)
+    torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=1e-12)
+    g = torch.randn(y.shape, dtype=torch.float64).contiguous(memory_format=torch.channels_last_3d)
+    grads_ref = torch.autograd.grad(y_ref, (x, ref.weight, ref.bias), g)
+    grads = torch.autograd.grad(y, (x, ours.weight, ours.bias), g)
+    for a, b in zip(grads, grads_ref):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    assert y.is_contiguous(memory_format=torch.channels_last_3d) and grads[0].stride()[1] == 1
+
+
 @needs_bf16
 def test_bf16_temporal_conv_gradients_are_finite_over_two_frames():
     # torch 2.13's oneDNN returns NaN weight gradients here for nn.Conv3d now and then; ours runs it in 2-D
