@@ -14,7 +14,9 @@ medians:
    (``tagvis_lib.model.precision.one_frame_channels_last``: BatchNorm and time kernels; the 5-D
    view left gradients in the contiguous layout); each change alone and all four together;
 2. loading one training clip: frames opened by PIL from the path and resized as floats (before)
-   against PIL on the file's bytes and a uint8 resize (now).
+   against PIL on the file's bytes and a uint8 resize (now);
+3. a whole training item (``ClipDataset[i]``) at both settings of table 1, its frames decoded from
+   the files against read from a warm frame cache (``data.frame_cache_mb``).
 
     python benchmarks/step_parts.py [--ytvis ROOT] [--rounds 30]
 
@@ -200,6 +202,41 @@ def loading_table(ytvis: Path, rounds: int) -> None:
         print(f"| {name} | {s * 1000:.2f} | {before / s:.2f}x |")
 
 
+def item_table(ytvis: Path, rounds: int) -> None:
+    """A whole training item (``ClipDataset[i]``: frames, masks, labels, augmentation), decoded afresh
+    against read from a warm ``FrameCache`` (``data.frame_cache_mb``), at both settings."""
+    import dataclasses
+
+    from tagvis_lib.config import apply_overrides, profile_config
+    from tagvis_lib.data import YTVISDataset
+    from tagvis_lib.data.torch_dataset import ClipDataset
+
+    videos = YTVISDataset(ytvis, "train")
+    print()
+    print("| setting | training item (one clip) | ms / clip | ratio to decoding |")
+    print("|---|---|---:|---:|")
+    for label, overrides in SETTINGS.items():
+        data = apply_overrides(profile_config("cpu"), overrides).data
+        fresh = ClipDataset(videos, dataclasses.replace(data, frame_cache_mb=0), seed=0)
+        cached = ClipDataset(videos, dataclasses.replace(data, frame_cache_mb=max(data.frame_cache_mb, 1024)), seed=0)
+        count = min(len(videos), 40)
+        for i in range(count):  # warm: every frame of these clips is held
+            cached[i]
+        def item(dataset) -> Callable[[], None]:
+            state = {"k": 0}
+
+            def run() -> None:
+                dataset[state["k"] % count]
+                state["k"] += 1
+            return run
+
+        medians = alternate({"decoded from the files": item(fresh), "from a warm frame cache": item(cached)},
+                            rounds * 4, warmup=4)
+        before = medians["decoded from the files"]
+        for name, s in medians.items():
+            print(f"| {label} | {name} | {s * 1000:.2f} | {before / s:.2f}x |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ytvis", type=Path, default=None, help="a YouTube-VIS root with a train split")
@@ -214,6 +251,7 @@ def main() -> None:
             ytvis = Path(write_benchmark(Path(tmp) / "synth")["ytvis"])
         step_table(ytvis, args.rounds)
         loading_table(ytvis, args.rounds)
+        item_table(ytvis, args.rounds)
 
 
 if __name__ == "__main__":

@@ -120,10 +120,11 @@ OPEN_POINTS: list[tuple[str, str, str, str]] = [
      "D = 4 and the mean pull, valid AP 0.067 -> 0.119; from random weights) with a cosine schedule "
      "after 20 warm-up steps, 120 epochs; inference on 8-frame clips like training; "
      "the smoke profile shrinks all of it further (width 0.125, embed dim 16, 2 heads, lr 1e-3, 4 steps, "
-     "a log line per step, no warm-up run) so that CI runs every notebook in minutes",
+     "a log line per step, no warm-up run) so that CI runs every notebook in minutes; the cpu profile "
+     "keeps up to 2 GiB of decoded training frames between epochs (the same clips, each frame read once)",
      "data.clip_length, inference.clip_length, model.encoder_width, model.embed_dim, model.attention_heads, "
      "train.lr, train.lr_schedule, train.warmup_steps, train.epochs, train.max_steps, train.log_every, "
-     "inference.warmup_runs"),
+     "inference.warmup_runs, data.frame_cache_mb"),
     ("Kinetics-400 weights", "encoder pretrained on Kinetics-400",
      "torchvision's r2plus1d_18 state dict from a local file (nothing is downloaded); random init otherwise",
      "model.encoder_weights"),

@@ -37,6 +37,7 @@ class DataConfig:
     tflip_prob: float = 0.5  #: probability of a temporal flip (frame order reversed)
     short_video: str = "pad"  #: videos shorter than T: "pad" (repeat last frame, marked invalid) or "loop"
     num_workers: int = 0  #: DataLoader worker processes
+    frame_cache_mb: int = 0  #: MiB of decoded training frames and masks kept between epochs (0: none; each worker its own)
     max_instances: int = 32  #: instances per clip kept for the loss (largest first)
 
 
@@ -209,7 +210,7 @@ def profile_config(name: str) -> ExperimentConfig:
         # 120 epochs x 20 steps of the 40-video benchmark.
         return ExperimentConfig(
             profile="cpu",
-            data=DataConfig(clip_length=8, height=96, width=160, num_workers=0),
+            data=DataConfig(clip_length=8, height=96, width=160, num_workers=0, frame_cache_mb=2048),
             model=ModelConfig(encoder_width=0.25, embed_dim=64, tag_dim=4, encoder_skips=True,
                               memory_format="channels_last_3d"),
             loss=LossConfig(pixels_per_instance=256, spectra_reduction="mean", spectra_weight=10.0,

@@ -200,4 +200,6 @@ def check_data_config(cfg) -> None:
         raise ValueError(f"data.short_video: expected one of {SHORT_VIDEO}, got {d.short_video!r}")
     if d.num_workers < 0 or d.max_instances < 1:
         raise ValueError(f"data.num_workers >= 0 and data.max_instances >= 1, got {d.num_workers}, {d.max_instances}")
+    if d.frame_cache_mb < 0:
+        raise ValueError(f"data.frame_cache_mb: expected >= 0 MiB (0: no cache), got {d.frame_cache_mb}")
 

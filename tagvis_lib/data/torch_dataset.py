@@ -26,6 +26,7 @@ import torch
 from ..config import DataConfig
 from ..constants import IGNORE_INDEX
 from .clips import augment_clip, draw_augment_params, identity_params, inference_indices, sample_train_indices
+from .frame_cache import FrameCache
 from .normalization import normalize
 from .sample import VideoSample
 
@@ -54,6 +55,8 @@ class ClipDataset(torch.utils.data.Dataset):
         self.train = train
         self.seed = seed
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+        budget = data_cfg.frame_cache_mb << 20
+        self.cache = FrameCache(budget) if budget and train and hasattr(dataset, "load") else None
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose clips ``__getitem__`` makes (also inside DataLoader workers)."""
@@ -80,7 +83,7 @@ class ClipDataset(torch.utils.data.Dataset):
             indices, valid = clip.indices, clip.valid
         else:
             indices, valid = inference_indices(num_frames, cfg.clip_length)
-        sample = _load(self.dataset, index, indices)
+        sample = _load(self.dataset, index, indices) if self.cache is None else self.cache.load(self.dataset, index, indices)
         labels = instance_label_map(sample)
         height, width = sample.size
         if self.train:
