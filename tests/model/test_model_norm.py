@@ -40,13 +40,8 @@ def _run(module, x, grad, steps=2):
             module.running_var.clone(), module.num_batches_tracked.clone()]
 
 
-@pytest.mark.parametrize("shape,training,momentum", [
-    ((2, 36, 4, 6, 10), True, 0.1),   # folded 4 positions a row
-    ((2, 11, 3, 4, 8), True, None),   # folded 16 a row, cumulative running average
-    ((1, 36, 1, 2, 4), True, 0.3),    # two positions per column group
-    ((2, 57, 2, 4, 4), False, 0.1),   # eval mode with gradients (train.batchnorm="frozen")
-])
-def test_folded_batchnorm_equals_torch_in_float64(shape, training, momentum, fold_small):
+def _compare_in_float64(shape, training, momentum):
+    """Both modules on one float64 channels-last input: (ours' results, ours) after asserting equality."""
     ref, ours = _pair(shape[1], momentum)
     ref.train(training), ours.train(training)
     x = (torch.randn(shape, dtype=torch.float64) * 2 + 1).contiguous(memory_format=CL)
@@ -55,6 +50,17 @@ def test_folded_batchnorm_equals_torch_in_float64(shape, training, momentum, fol
     for name, a, b in zip(("y", "x.grad", "weight.grad", "bias.grad", "running_mean", "running_var", "batches"),
                           expected, got):
         torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12, msg=name)
+    return got, ours, x
+
+
+@pytest.mark.parametrize("shape,training,momentum", [
+    ((2, 36, 4, 6, 10), True, 0.1),   # folded 4 positions a row
+    ((2, 11, 3, 4, 8), True, None),   # folded 16 a row, cumulative running average
+    ((1, 36, 1, 2, 4), True, 0.3),    # two positions per column group
+    ((2, 57, 2, 4, 4), False, 0.1),   # eval mode with gradients (train.batchnorm="frozen")
+])
+def test_folded_batchnorm_equals_torch_in_float64(shape, training, momentum, fold_small):
+    got, _, _ = _compare_in_float64(shape, training, momentum)
     assert got[0].is_contiguous(memory_format=CL) and got[1].is_contiguous(memory_format=CL)
     assert len(fold_small) == 2  # both forward passes of the module went through the fold
 
@@ -92,15 +98,7 @@ def test_inputs_the_fold_does_not_fit_take_torchs_path_exactly(fold_small, monke
 def test_one_channels_last_frame_runs_on_the_4d_view_with_torchs_results(training, momentum):
     # (B, C, 1, H, W): torch's kernels on the plainly channels-last (B, C, H, W) view, so the input
     # gradient stays channels-last; a copy, so an in-place ReLU after it keeps the ordinary backward
-    ref, ours = _pair(72, momentum)
-    ref.train(training), ours.train(training)
-    shape = (2, 72, 1, 3, 5)
-    x = (torch.randn(shape, dtype=torch.float64) * 2 + 1).contiguous(memory_format=CL)
-    grad = torch.randn(shape, dtype=torch.float64).contiguous(memory_format=CL)
-    expected, got = _run(ref, x, grad), _run(ours, x, grad)
-    for name, a, b in zip(("y", "x.grad", "weight.grad", "bias.grad", "running_mean", "running_var", "batches"),
-                          expected, got):
-        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12, msg=name)
+    got, ours, x = _compare_in_float64((2, 72, 1, 3, 5), training, momentum)
     assert got[0].stride()[1] == 1 and got[1].stride()[1] == 1  # channels-last output and input gradient
     y = ours(x.detach().clone().requires_grad_())
     assert not y._is_view()
