@@ -49,6 +49,8 @@ class FrameCache:
     def load(self, dataset: Any, index: int, indices: np.ndarray) -> VideoSample:
         """``dataset.load(index, indices)``, the frames held here not decoded again (T = len(indices))."""
         indices = np.asarray(indices, dtype=np.int64)
+        if indices.size == 0:
+            return dataset.load(index, indices)
         wanted = [int(t) for t in np.unique(indices)]
         found = {t: self._frames[index, t] for t in wanted if (index, t) in self._frames}
         missing = [t for t in wanted if t not in found]
@@ -78,18 +80,19 @@ def _frame_of(sample: VideoSample, j: int) -> _Frame:
 
 
 def _assemble(video: dict[str, Any], frames: list[_Frame], indices: np.ndarray) -> VideoSample:
+    """The sample of ``frames`` (one per entry of ``indices``, at least one) of ``video``."""
     height, width = video["size"]
     count = len(video["categories"])
     masks = np.stack([np.unpackbits(f.masks, axis=1, count=height * width) for f in frames], axis=1).astype(bool)
     voids = [f.void for f in frames]
     return VideoSample(
         video_id=video["video_id"],
-        frames=np.stack([f.frame for f in frames]) if frames else np.zeros((0, height, width, 3), np.uint8),
+        frames=np.stack([f.frame for f in frames]),
         masks=masks.reshape(count, len(frames), height, width),
         categories=video["categories"],
-        present=np.stack([f.present for f in frames], axis=1) if frames else np.zeros((count, 0), bool),
+        present=np.stack([f.present for f in frames], axis=1),
         frame_names=[f.name for f in frames],
-        void=None if not frames or voids[0] is None else np.stack(voids),
+        void=None if voids[0] is None else np.stack(voids),
         iscrowd=video["iscrowd"],
         instance_ids=video["instance_ids"],
         meta={**video["meta"], "frame_indices": indices},

@@ -75,6 +75,8 @@ def test_a_frame_is_decoded_once_while_the_budget_lasts(synth_benchmark):
     cache.load(videos, 1, np.arange(6))
     cache.load(videos, 1, np.arange(3, 9))
     assert videos.decoded == 9
+    empty = cache.load(videos, 2, np.zeros(0, np.int64))  # no frame: what the dataset gives
+    assert empty.frames.shape[0] == 0 and empty.masks.shape[1] == 0 and videos.decoded == 9
     full = FrameCache(0)
     full.load(videos, 1, np.arange(6)), full.load(videos, 1, np.arange(6))
     assert videos.decoded == 9 + 12 and full.used == 0 and len(full) == 0
