@@ -222,6 +222,7 @@ def item_table(ytvis: Path, rounds: int) -> None:
         count = min(len(videos), 40)
         for i in range(count):  # warm: every frame of these clips is held
             cached[i]
+
         def item(dataset) -> Callable[[], None]:
             state = {"k": 0}
 
