@@ -128,6 +128,7 @@ class InferenceConfig:
     max_instances: int = 20  #: at most this many instances per video (DAVIS allows 20)
     topk_classes: int = 1  #: emit each mask under its k most likely classes (YouTube-VIS)
     flip_average: bool = False  #: also run each clip mirrored left-right and average the two class probabilities (tags from the unmirrored pass); twice the network work
+    flip_tags: bool = False  #: with flip_average, group on both passes' tags: (unmirrored, mirrored pass flipped back) / sqrt(2), 2D values per pixel
     coverage_score: bool = False  #: multiply each score by the fraction of the video's frames its mask covers
     interpolation: str = "nearest"  #: masks of frames not processed: "nearest" or "linear"
     warmup_runs: int = 1  #: untimed runs before fps is measured

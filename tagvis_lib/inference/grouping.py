@@ -94,6 +94,10 @@ def check_inference_config(cfg: ExperimentConfig) -> None:
         raise ValueError(f"inference.bridge_bandwidth: expected a positive distance (or None: the grouping bandwidth), got {inf.bridge_bandwidth}")
     if not 1 <= inf.max_instances <= 255:
         raise ValueError(f"inference.max_instances: expected 1..255, got {inf.max_instances}")
+    if inf.flip_tags and not inf.flip_average:
+        raise ValueError("inference.flip_tags: needs inference.flip_average=true (the mirrored pass it takes tags from)")
+    if inf.flip_tags and inf.grouping == "histogram":
+        raise ValueError("inference.flip_tags: gives 2 tag values per pixel, which inference.grouping='histogram' (D = 1) cannot group")
     if inf.topk_classes < 1:
         raise ValueError(f"inference.topk_classes: expected >= 1, got {inf.topk_classes}")
     if inf.long_video == "overlapping" and not 0 < inf.clip_overlap < length:

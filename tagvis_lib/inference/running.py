@@ -5,6 +5,7 @@ resolution, and per-track statistics summed over the clips (:class:`ClipRun`).
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -70,13 +71,25 @@ def tag_projection(tags: torch.Tensor, fg: torch.Tensor) -> tuple[torch.Tensor, 
     return center, axis
 
 
+def both_tags(tags: torch.Tensor, mirrored: torch.Tensor) -> torch.Tensor:
+    """Tags of two passes as one: (D, T, h, w) twice -> (2D, T, h, w), divided by sqrt(2).
+
+    ``mirrored`` holds the mirrored pass's tags already flipped back. Where both passes put two
+    instances the same distance d apart, their joint tags are d apart too; a pixel's deviation
+    from its instance along that direction shrinks by sqrt(2) when the passes' deviations are
+    independent.
+    """
+    return torch.cat([tags, mirrored]) / math.sqrt(2.0)
+
+
 def run_clips(model: nn.Module, frames: np.ndarray, plan: list[PlannedClip], cfg: ExperimentConfig,
               device: torch.device, keep_tags: bool, precision: str) -> ClipRun:
     """Forward every clip of the plan (at ``precision``), group its tags and link its instances into tracks.
 
     With ``inference.flip_average`` each clip also goes through the network mirrored left-right; the
     class probabilities (foreground included) are the mean of both passes, the tags the unmirrored
-    pass's, and both passes count as network frames and model time.
+    pass's (with ``inference.flip_tags``: :func:`both_tags` of both passes), and both passes count as
+    network frames and model time.
     """
     size = network_size(cfg)
     bandwidth = grouping_bandwidth(cfg)
@@ -97,6 +110,8 @@ def run_clips(model: nn.Module, frames: np.ndarray, plan: list[PlannedClip], cfg
         tags, probs = out.tags[0].float(), out.logits[0].float().softmax(0)
         if mirrored is not None:
             probs = (probs + mirrored.logits[0].float().softmax(0).flip(-1)) / 2
+            if cfg.inference.flip_tags:
+                tags = both_tags(tags, mirrored.tags[0].float().flip(-1))
         groups = group_clip(tags, probs, torch.as_tensor(valid, device=device), cfg)
         tracks = link_clip(prev, indices, valid, groups, tags, bandwidth)
         new = tracks < 0

@@ -197,3 +197,45 @@ def test_flip_average_leaves_a_mirror_symmetric_network_unchanged():
     both = predict_video(Oracle(), frames, oracle_config(clip_length=4, flip_average=True), "cpu")
     assert np.array_equal(plain.labels, both.labels)
     assert np.allclose(plain.scores, both.scores)
+
+
+class TagBlindUnmirrored(Oracle):
+    """The oracle, but its unmirrored passes (even calls) tag every pixel 0."""
+
+    def forward(self, x: torch.Tensor):
+        blind = self.calls % 2 == 0
+        out = super().forward(x)
+        return type(out)(torch.zeros_like(out.tags), out.logits) if blind else out
+
+
+@pytest.mark.parametrize("flip_tags", [False, True])
+def test_flip_tags_groups_on_the_tags_of_both_passes(flip_tags):
+    frames, gt = grey_video([STILL_BOXES] * 4)
+    cfg = oracle_config(clip_length=4, flip_average=True, flip_tags=flip_tags)
+    pred = predict_video(TagBlindUnmirrored(), frames, cfg, "cpu")
+    assert pred.instance_tags.shape[1] == (2 if flip_tags else 1)
+    if not flip_tags:  # one tag for both objects: one instance
+        assert pred.num_instances == 1 and np.array_equal(pred.instance_masks[0], gt > 0)
+        return
+    found = match_gt(pred, gt)  # (0, 3k) / sqrt(2): the mirrored pass keeps them 2.1 apart
+    assert sorted(found.values()) == [1, 2]
+    for m, g in found.items():
+        assert np.array_equal(pred.instance_masks[m], gt == g)
+        assert np.allclose(pred.instance_tags[m], [0.0, 3.0 * g / np.sqrt(2.0)])
+
+
+def test_flip_tags_keeps_the_distances_of_passes_that_agree():
+    frames, _ = grey_video([STILL_BOXES] * 4)
+    plain = predict_video(Oracle(), frames, oracle_config(clip_length=4, flip_average=True), "cpu")
+    both = predict_video(Oracle(), frames, oracle_config(clip_length=4, flip_average=True, flip_tags=True), "cpu")
+    assert np.array_equal(plain.labels, both.labels)
+    assert np.allclose(plain.scores, both.scores)
+    assert np.allclose(both.instance_tags, np.repeat(plain.instance_tags, 2, axis=1) / np.sqrt(2.0))
+
+
+@pytest.mark.parametrize("overrides,needs", [({"flip_tags": True}, "flip_average=true"),
+                                             ({"flip_tags": True, "flip_average": True, "grouping": "histogram"}, "histogram")])
+def test_flip_tags_refused_where_it_cannot_work(overrides, needs):
+    frames, _ = grey_video([STILL_BOXES] * 4)
+    with pytest.raises(ValueError, match=f"inference.flip_tags: .*{needs}"):
+        predict_video(Oracle(), frames, oracle_config(clip_length=4, **overrides), "cpu")
