@@ -98,6 +98,7 @@ class TrainConfig:
     warmup_steps: int = 0  #: linear learning-rate warm-up over the first steps
     weight_decay: float = 0.0
     grad_clip: float | None = None  #: max gradient norm, None = no clipping
+    ema_decay: float = 0.0  #: moving average of the weights after each step (0: off, the paper); model_final.pt then holds the average
     precision: str = "fp32"  #: "fp32", "bf16" (CPU with AVX512-BF16/AMX, or CUDA), "fp16" (CUDA, with a gradient scaler) or "auto"
     device: str = "auto"  #: "auto" (cuda -> mps -> cpu), or a torch device string
     seed: int = 0

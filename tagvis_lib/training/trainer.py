@@ -6,7 +6,8 @@ and :mod:`.distributed` makes them one run. A run directory holds::
     config.json          the resolved config (model.num_classes set from the dataset)
     metrics.jsonl        one JSON line per log step and per validation (:mod:`.logging`)
     checkpoint_last.pt   model, optimiser, scaler, epoch/step/position, sampler and RNG states
-    model_final.pt       the trained weights (a plain checkpoint that ``tagvis predict`` loads)
+    model_final.pt       the trained weights (a plain checkpoint that ``tagvis predict`` loads; with
+                         ``train.ema_decay`` their moving average, :mod:`.averaging`)
 
 Choices: the loss of a step is the mean over the clips of each process (each clip's objective is
 computed alone, its pixel sampling seeded by the clip's position in the epoch), and DDP averages
@@ -38,6 +39,7 @@ from ..model import build_model, load_checkpoint, save_checkpoint
 from ..model.precision import autocast, resolve_precision
 from .distributed import (DistContext, all_gather_objects, all_reduce_mean, barrier, cleanup_distributed,
                           freeze_batchnorm, init_distributed, unwrap, wrap_model)
+from .averaging import WeightAverage
 from .logging import MetricsLog
 from .state import ResumableSampler, check_model_config, clip_seed, rng_state, seed_everything, set_rng_state
 
@@ -135,6 +137,8 @@ def check_train_config(cfg: ExperimentConfig) -> None:
         raise ValueError("train.val_every > 0 needs train.val_split (the split to validate on)")
     if t.lr_schedule not in LR_SCHEDULES or t.warmup_steps < 0:
         raise ValueError(f"train.lr_schedule={t.lr_schedule!r}: expected one of {LR_SCHEDULES}; train.warmup_steps >= 0")
+    if not 0.0 <= t.ema_decay < 1.0:
+        raise ValueError(f"train.ema_decay={t.ema_decay}: expected a decay in [0, 1) (0: off)")
     if t.log_every < 1 or t.checkpoint_every < 0:
         raise ValueError("train.log_every must be >= 1 and train.checkpoint_every >= 0")
 
@@ -212,6 +216,7 @@ class Trainer:
         self.objective = TagVISObjective(self.cfg.loss, seed=t.seed)
         self.epoch = self.step = self.step_in_epoch = 0
         self.saved_step = -1  #: step of the last checkpoint written (or read)
+        self.average: WeightAverage | None = None  #: train.ema_decay: the moving average of the weights
         self.last_row: dict[str, Any] | None = None
         self.last_val: dict[str, Any] | None = None
         self.log: MetricsLog | None = None
@@ -227,6 +232,7 @@ class Trainer:
                   file=sys.stderr)
         self.model = build_model(model_cfg).to(self.device)
         self.optimizer = build_optimizer(self.model, self.cfg.train)
+        self.average = WeightAverage(self.model, self.cfg.train.ema_decay) if self.cfg.train.ema_decay else None
 
     def _restore(self, path: Path) -> None:
         ckpt = load_checkpoint(path)
@@ -243,6 +249,10 @@ class Trainer:
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scaler.load_state_dict(ckpt["scaler"])
+        if self.average is not None:
+            if "average" not in ckpt:
+                raise CheckpointError(path, "average", "train.ema_decay is set, but the checkpoint holds no weight average")
+            self.average.load_state_dict(ckpt["average"])
         self.epoch, self.step, self.step_in_epoch = ckpt["epoch"], ckpt["step"], ckpt["step_in_epoch"]
         self.saved_step = self.step
         self.last_val = ckpt.get("last_val")
@@ -259,6 +269,7 @@ class Trainer:
             self.run_dir / CHECKPOINT, unwrap(self.model), self.cfg, self.categories,
             optimizer=self.optimizer.state_dict(), scaler=self.scaler.state_dict(), epoch=self.epoch,
             step=self.step, step_in_epoch=self.step_in_epoch, sampler=self.sampler.state_dict(), rng=rngs, last_val=self.last_val,
+            **({} if self.average is None else {"average": self.average.state_dict()}),
         )
 
     def _train_mode(self) -> None:
@@ -299,7 +310,8 @@ class Trainer:
             if self.saved_step != self.step:
                 self._save()
             if self.ctx.is_main:
-                save_checkpoint(self.run_dir / FINAL, unwrap(self.model), self.cfg, self.categories)
+                final = unwrap(self.model) if self.average is None else self.average.module
+                save_checkpoint(self.run_dir / FINAL, final, self.cfg, self.categories)
         finally:
             if self.log is not None:
                 self.log.close()
@@ -375,6 +387,8 @@ class Trainer:
         self._set_lr()
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.average is not None:
+            self.average.update(unwrap(self.model))
         return values
 
     def _set_lr(self) -> None:
@@ -416,11 +430,12 @@ class Trainer:
             self.log.write(row)
 
     def _validate(self) -> None:
-        """Rank 0 scores ``train.val_split``; the other ranks wait."""
+        """Rank 0 scores ``train.val_split`` (with the weights ``model_final.pt`` would hold); the other ranks wait."""
         if self.ctx.is_main:
             from .validation import validate
 
-            metrics = validate(unwrap(self.model), self.cfg, self.cfg.train.val_split, self.device, **self.roots)
+            scored = unwrap(self.model) if self.average is None else self.average.module
+            metrics = validate(scored, self.cfg, self.cfg.train.val_split, self.device, **self.roots)
             self.last_val = {"event": "val", "step": self.step, "epoch": self.epoch,
                              "split": self.cfg.train.val_split, **metrics}
             if self.log is not None:

@@ -29,6 +29,7 @@ PRECISIONS = [
     pytest.param([], id="fp32"),
     pytest.param(["train.precision=bf16", "model.memory_format=channels_last_3d"], id="bf16-channels_last_3d",
                  marks=pytest.mark.skipif(not has_bf16(torch.device("cpu")), reason="this CPU has no bf16")),
+    pytest.param(["train.ema_decay=0.9"], id="fp32-weight-average"),
 ]
 
 

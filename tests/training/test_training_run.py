@@ -180,7 +180,8 @@ def test_paper_profile_warns_without_kinetics_weights(synth_benchmark, tmp_path,
                                             ("inference.clip_length=0", "inference.clip_length"),
                                             ("data.short_video=wrap", "data.short_video"),
                                             ("model.tag_dim=0", "tag_dim"),
-                                            ("loss.tagging_ramp_steps=-1", "loss.tagging_ramp_steps")])
+                                            ("loss.tagging_ramp_steps=-1", "loss.tagging_ramp_steps"),
+                                            ("train.ema_decay=1", "train.ema_decay")])
 def test_every_config_section_is_checked_before_a_run_folder_exists(synth_benchmark, tmp_path, capsys, override, field):
     out = tmp_path / "run"
     code = main(["train", "--ytvis", str(synth_benchmark["ytvis"]), "--profile", "smoke", "--out", str(out),
