@@ -93,8 +93,10 @@ OPEN_POINTS: list[tuple[str, str, str, str]] = [
      "one pass by default (every profile); as an option each clip also runs mirrored left-right and the "
      "class probabilities of both passes, background included, are averaged (tags from the unmirrored "
      "pass; twice the network work). Textured valid, 3 seeds, with a foreground threshold of 0.4: AP "
-     "0.205 -> 0.234",
-     "inference.flip_average"),
+     "0.205 -> 0.234; as a further option the mirrored pass's tags, flipped back, join the unmirrored "
+     "pass's as a second view of each pixel, (tags, mirrored) / sqrt(2) (six models: AP +0.007 [-0.006, "
+     "+0.021], not resolved; no profile)",
+     "inference.flip_average, inference.flip_tags"),
     ("Long videos", "one clip of 32 frames by dropping intermittent frames",
      "the paper's single clip; overlapping clips linked by tags as an option (cpu profile: 8-frame "
      "clips cannot span videos of up to 84 frames); as a further option, a track that ends is joined "
@@ -125,6 +127,11 @@ OPEN_POINTS: list[tuple[str, str, str, str]] = [
      "data.clip_length, inference.clip_length, model.encoder_width, model.embed_dim, model.attention_heads, "
      "train.lr, train.lr_schedule, train.warmup_steps, train.epochs, train.max_steps, train.log_every, "
      "inference.warmup_runs, data.frame_cache_mb"),
+    ("Final weights", "the trained network (no averaging said)",
+     "the last weights; as an option an exponential moving average of the weights and BatchNorm "
+     "statistics (decay min(d, (1 + t) / (10 + t))), which model_final.pt then holds (textured valid, "
+     "3 runs, d = 0.999: AP -0.002 [-0.013, +0.010]; no profile)",
+     "train.ema_decay"),
     ("Kinetics-400 weights", "encoder pretrained on Kinetics-400",
      "torchvision's r2plus1d_18 state dict from a local file (nothing is downloaded); random init otherwise",
      "model.encoder_weights"),
