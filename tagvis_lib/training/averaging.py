@@ -47,8 +47,10 @@ class WeightAverage:
         self.updates += 1
 
     def state_dict(self) -> dict:
-        return {"updates": self.updates, "decay": self.decay, "model": self.module.state_dict()}
+        """The update count and the averaged network's state dict (the decay is the run's config)."""
+        return {"updates": self.updates, "model": self.module.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned."""
         self.module.load_state_dict(state["model"])
         self.updates = int(state["updates"])

@@ -37,9 +37,9 @@ from ..losses import TagVISObjective
 from ..losses.objective import NAMES, tagging_scale
 from ..model import build_model, load_checkpoint, save_checkpoint
 from ..model.precision import autocast, resolve_precision
+from .averaging import WeightAverage
 from .distributed import (DistContext, all_gather_objects, all_reduce_mean, barrier, cleanup_distributed,
                           freeze_batchnorm, init_distributed, unwrap, wrap_model)
-from .averaging import WeightAverage
 from .logging import MetricsLog
 from .state import ResumableSampler, check_model_config, clip_seed, rng_state, seed_everything, set_rng_state
 
@@ -272,6 +272,10 @@ class Trainer:
             **({} if self.average is None else {"average": self.average.state_dict()}),
         )
 
+    def _final_weights(self) -> torch.nn.Module:
+        """The network ``model_final.pt`` holds: the trained one, or its moving average (``train.ema_decay``)."""
+        return unwrap(self.model) if self.average is None else self.average.module
+
     def _train_mode(self) -> None:
         self.model.train()
         if self.cfg.train.batchnorm == "frozen":
@@ -310,8 +314,7 @@ class Trainer:
             if self.saved_step != self.step:
                 self._save()
             if self.ctx.is_main:
-                final = unwrap(self.model) if self.average is None else self.average.module
-                save_checkpoint(self.run_dir / FINAL, final, self.cfg, self.categories)
+                save_checkpoint(self.run_dir / FINAL, self._final_weights(), self.cfg, self.categories)
         finally:
             if self.log is not None:
                 self.log.close()
@@ -434,8 +437,7 @@ class Trainer:
         if self.ctx.is_main:
             from .validation import validate
 
-            scored = unwrap(self.model) if self.average is None else self.average.module
-            metrics = validate(scored, self.cfg, self.cfg.train.val_split, self.device, **self.roots)
+            metrics = validate(self._final_weights(), self.cfg, self.cfg.train.val_split, self.device, **self.roots)
             self.last_val = {"event": "val", "step": self.step, "epoch": self.epoch,
                              "split": self.cfg.train.val_split, **metrics}
             if self.log is not None:

@@ -51,9 +51,10 @@ def test_final_model_holds_the_average_and_resume_needs_it(synth_benchmark, tmp_
     # a checkpoint of this config without its average cannot resume it
     del last["average"]
     payload = {k: v for k, v in last.items() if k not in ("format", "model", "config", "categories")}
-    model = build_model(ExperimentConfig.from_dict(last["config"]))
+    saved = ExperimentConfig.from_dict(last["config"])
+    model = build_model(saved)
     model.load_state_dict(last["model"])
-    save_checkpoint(run / "checkpoint_last.pt", model, ExperimentConfig.from_dict(last["config"]), last["categories"], **payload)
+    save_checkpoint(run / "checkpoint_last.pt", model, saved, last["categories"], **payload)
     longer = apply_overrides(cfg, {"train.max_steps": 4})
     with pytest.raises(CheckpointError, match="average"):
         train(longer, ytvis_root=synth_benchmark["ytvis"], out_dir=run, progress=False, resume=True)
