@@ -64,6 +64,7 @@ class ModelConfig:
     tag_trunk_gradient: float = 1.0  #: factor of the gradient the tag generator sends into the shared encoder and bottleneck (1 = paper; 0 = tags learn on the semantic features)
     tag_connector_gradient: float = 1.0  #: factor of the gradient the semantic decoder sends into the tags through the tag connector (1 = paper; 0 = tags learn from the tagging loss alone)
     tag_coordinates: float = 0.0  #: >0: the tag generator also sees each pixel's (row, column) position, in units of this many per frame height (CoordConv; not in the paper; 0 = paper)
+    tag_appearance: bool = False  #: the tag generator also sees the input frames' colours, averaged to each stage's grid (not in the paper; False = paper)
     memory_format: str = "contiguous"  #: weights and activations: "contiguous" or "channels_last_3d" (same numbers, faster convs)
 
 

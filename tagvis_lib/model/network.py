@@ -32,6 +32,10 @@ alone).
 ``model.tag_coordinates`` > 0 (not in the paper) adds each pixel's position to the tag generator: a
 1x1x1 map of the (row, column) coordinates, ``tag_coordinates`` units per frame height, joins every
 stage of its path and its head (zero-initialised, so the untrained network equals the paper's).
+``model.tag_appearance`` (not in the paper) likewise adds the input frames themselves, averaged over
+each cell of a stage's grid: a zero-initialised 1x1x1 map of the 3 colour channels at every stage
+and at the head, so the tags can follow an instance's colour, which the cross-entropy's features
+are trained to ignore.
 Tags-only row (no decoder, attentions, connectors): ``tags_only_classifier``, a 1x1x1 conv on the
 tag generator's last features, still gives the class logits needed for evaluation.
 """
@@ -108,11 +112,12 @@ class SkipDecoder(nn.Module):
     layer 3, 2, 1; with skips, + that layer's features by a 1x1x1 conv (lateral) resized alike;
     then a (1,3,3) conv + GroupNorm + ReLU. ``skip_channels`` are those of layer3, layer2, layer1;
     None builds no laterals (the path then sees the encoder only through its input). ``coordinates``
-    > 0 adds at each stage a zero-initialised 1x1x1 map of :func:`coordinate_maps` at that scale.
+    > 0 adds at each stage a zero-initialised 1x1x1 map of :func:`coordinate_maps` at that scale;
+    ``appearance`` a zero-initialised 1x1x1 map of :func:`appearance_maps` of the input frames.
     """
 
     def __init__(self, in_channels: int, skip_channels: Sequence[int] | None, channels: Sequence[int],
-                 coordinates: float = 0.0):
+                 coordinates: float = 0.0, appearance: bool = False):
         super().__init__()
         prev = [in_channels, *channels[:-1]]
         self.reduce = nn.ModuleList(Conv3d(p, c, 1) for p, c in zip(prev, channels))
@@ -120,10 +125,13 @@ class SkipDecoder(nn.Module):
             Conv3d(s, c, 1) for s, c in zip(skip_channels, channels))
         self.coordinate_scale = coordinates
         self.coordinates = None if coordinates <= 0 else nn.ModuleList(coordinate_conv(c) for c in channels)
+        self.appearance = nn.ModuleList(coordinate_conv(c, 3) for c in channels) if appearance else None
         self.fuse = nn.ModuleList(conv_norm_relu(c, c, (1, 3, 3)) for c in channels)
 
-    def forward(self, x: torch.Tensor, sizes: Sequence[Sequence[int]], skips: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
-        """x (B, E, T, h, w); ``sizes`` the (h_k, w_k) of the stages; ``skips`` their features (with laterals)."""
+    def forward(self, x: torch.Tensor, sizes: Sequence[Sequence[int]], skips: Sequence[torch.Tensor] | None = None,
+                frames: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, E, T, h, w); ``sizes`` the (h_k, w_k) of the stages; ``skips`` their features (with
+        laterals); ``frames`` (B, 3, T, H, W) the network's input (with ``appearance``)."""
         t = x.shape[2]
         for k, (reduce, fuse) in enumerate(zip(self.reduce, self.fuse)):
             size = (t, *sizes[k])
@@ -132,13 +140,15 @@ class SkipDecoder(nn.Module):
                 y = y + resize(self.lateral[k](skips[k]), size)
             if self.coordinates is not None:
                 y = y + self.coordinates[k](coordinate_maps(size[1:], self.coordinate_scale, y))
+            if self.appearance is not None:
+                y = y + self.appearance[k](appearance_maps(frames, size[1:], y))
             x = fuse(y)
         return x
 
 
-def coordinate_conv(channels: int) -> nn.Module:
-    """Zero-initialised 1x1x1 map of the 2 coordinate channels to ``channels`` (no bias)."""
-    conv = Conv3d(2, channels, 1, bias=False)
+def coordinate_conv(channels: int, inputs: int = 2) -> nn.Module:
+    """Zero-initialised 1x1x1 map of ``inputs`` channels (2 coordinates, 3 colours) to ``channels`` (no bias)."""
+    conv = Conv3d(inputs, channels, 1, bias=False)
     nn.init.zeros_(conv.weight)
     return conv
 
@@ -153,6 +163,16 @@ def coordinate_maps(size: Sequence[int], scale: float, like: torch.Tensor) -> to
     return maps.view(1, 2, 1, h, w).to(like.dtype)
 
 
+def appearance_maps(frames: torch.Tensor, size: Sequence[int], like: torch.Tensor) -> torch.Tensor:
+    """(B, 3, T, h, w): ``frames`` (B, 3, T, H, W) averaged over each cell of an h x w grid (adaptive
+    average pooling, frame by frame), no gradient, dtype of ``like``."""
+    b, c, t = frames.shape[:3]
+    h, w = (int(s) for s in size)
+    flat = frames.detach().transpose(1, 2).reshape(b * t, c, *frames.shape[3:])
+    pooled = flat if tuple(flat.shape[2:]) == (h, w) else F.adaptive_avg_pool2d(flat, (h, w))
+    return pooled.reshape(b, t, c, h, w).transpose(1, 2).to(like.dtype)
+
+
 class TagGenerator(nn.Module):
     """Per-pixel tags p_t for every frame: b (B, E, T, h, w) + skips -> tags (B, D, T, H, W).
 
@@ -161,24 +181,30 @@ class TagGenerator(nn.Module):
     """
 
     def __init__(self, in_channels: int, skip_channels: Sequence[int] | None, channels: Sequence[int], tag_dim: int, activation: str,
-                 coordinates: float = 0.0):
+                 coordinates: float = 0.0, appearance: bool = False):
         super().__init__()
-        self.path = SkipDecoder(in_channels, skip_channels, channels, coordinates)
+        self.path = SkipDecoder(in_channels, skip_channels, channels, coordinates, appearance)
         self.head = Conv3d(channels[-1], tag_dim, 1)
         self.head_coordinates = coordinate_conv(tag_dim) if coordinates > 0 else None
+        self.head_appearance = coordinate_conv(tag_dim, 3) if appearance else None
         self.activation = activation
 
     def forward(self, b: torch.Tensor, sizes: Sequence[Sequence[int]], skips: Sequence[torch.Tensor] | None,
-                size: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.path(b, sizes, skips)
-        head = self.head if self.head_coordinates is None else self._coordinate_head
-        tags = float32_head(head, features, size)
+                size: Sequence[int], frames: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``frames`` (B, 3, T, H, W), the network's input, are needed with ``appearance``."""
+        features = self.path(b, sizes, skips, frames)
+        plain = self.head_coordinates is None and self.head_appearance is None
+        tags = float32_head(self.head if plain else lambda f: self._extended_head(f, frames), features, size)
         return (torch.sigmoid(tags) if self.activation == "sigmoid" else tags), features
 
-    def _coordinate_head(self, features: torch.Tensor) -> torch.Tensor:
-        """The head plus the map of the coordinates at the features' (h, w)."""
-        maps = coordinate_maps(features.shape[3:], self.path.coordinate_scale, features)
-        return self.head(features) + self.head_coordinates(maps)
+    def _extended_head(self, features: torch.Tensor, frames: torch.Tensor | None) -> torch.Tensor:
+        """The head plus the maps of the coordinates and of the frames at the features' (h, w)."""
+        out = self.head(features)
+        if self.head_coordinates is not None:
+            out = out + self.head_coordinates(coordinate_maps(features.shape[3:], self.path.coordinate_scale, features))
+        if self.head_appearance is not None:
+            out = out + self.head_appearance(appearance_maps(frames, features.shape[3:], features))
+        return out
 
 
 class TagConnector(nn.Sequential):
@@ -278,7 +304,7 @@ class TagVIS(nn.Module):
         self.st_attention = SpatioTemporalAttention(c4, heads, inner=e) if cfg.spatiotemporal_attention else None
         self.bottleneck = Bottleneck(c4, e)
         self.tag_generator = TagGenerator(e, skips if cfg.encoder_skips else None, stages, cfg.tag_dim, cfg.tag_activation,
-                                          cfg.tag_coordinates)
+                                          cfg.tag_coordinates, cfg.tag_appearance)
         self.tag_connector = TagConnector(cfg.tag_dim, e) if cfg.tag_attention_connector else None
         self.tag_attention = TagAttention(e, heads) if cfg.tag_attention else None
         self.self_attention = SelfAttention(e, heads) if cfg.self_attention else None
@@ -314,7 +340,8 @@ class TagVIS(nn.Module):
         b = self.bottleneck(u)
         k = self.cfg.tag_trunk_gradient
         tag_in, tag_skips = (b, skips) if k == 1.0 else (scale_gradient(b, k), [scale_gradient(x, k) for x in skips])
-        tags, tag_features = self.tag_generator(tag_in, sizes, tag_skips if self.cfg.encoder_skips else None, size)
+        tags, tag_features = self.tag_generator(tag_in, sizes, tag_skips if self.cfg.encoder_skips else None, size,
+                                                frames if self.cfg.tag_appearance else None)
         if self.decoder is None:
             return tags, float32_head(self.tags_only_classifier, tag_features, size)
         links = []

@@ -6,7 +6,7 @@ from model_helpers import small_model_config
 
 from tagvis_lib.config import ExperimentConfig, profile_config
 from tagvis_lib.model import TagVIS, TagVISOutput, build_model
-from tagvis_lib.model.network import coordinate_maps
+from tagvis_lib.model.network import appearance_maps, coordinate_maps
 
 
 @pytest.mark.parametrize("tags_only", [False, True])
@@ -160,6 +160,42 @@ def test_tag_coordinates_start_as_the_paper_network_and_then_place_the_tags():
     out.tags.square().sum().backward()
     assert all(m.weight.grad.abs().sum() > 0 for m in placed.tag_generator.path.coordinates)
     assert placed.decoder.path.coordinates is None  # only the tag generator sees the position
+
+
+def test_appearance_maps_average_each_cell_of_every_frame():
+    frames = torch.arange(2 * 3 * 2 * 4 * 6, dtype=torch.float32).view(2, 3, 2, 4, 6)
+    maps = appearance_maps(frames, (2, 3), torch.zeros(1, dtype=torch.bfloat16))
+    assert maps.shape == (2, 3, 2, 2, 3) and maps.dtype == torch.bfloat16 and not maps.requires_grad
+    cell = frames[1, 2, 1, 2:4, 4:6].mean()  # clip 1, colour 2, frame 1, cell (1, 2)
+    assert maps[1, 2, 1, 1, 2].item() == pytest.approx(cell.item(), rel=1e-2)
+    same = appearance_maps(frames, (4, 6), torch.zeros(1))
+    assert torch.equal(same, frames)  # the input grid itself: the frames unchanged
+    cl = frames.contiguous(memory_format=torch.channels_last_3d)
+    assert torch.equal(appearance_maps(cl, (2, 3), torch.zeros(1)), appearance_maps(frames, (2, 3), torch.zeros(1)))
+
+
+def test_tag_appearance_starts_as_the_paper_network_and_then_follows_the_colours():
+    torch.manual_seed(0)
+    plain = build_model(small_model_config()).eval()
+    seeing = build_model(small_model_config(tag_appearance=True)).eval()
+    missing, unexpected = seeing.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all("appearance" in k for k in missing)
+    assert len(seeing.tag_generator.path.appearance) == 3 and plain.tag_generator.head_appearance is None
+    x = torch.randn(1, 3, 4, 32, 48, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        before, start = plain(x), seeing(x)
+    assert torch.equal(before.tags, start.tags) and torch.equal(before.logits, start.logits)  # zero-initialised
+    # the head's map then adds the red channel, averaged over 2 x 2 cells and resized back
+    with torch.no_grad():
+        seeing.tag_generator.head_appearance.weight[0, 0] = 1.0  # tag channel 0 += red
+        moved = seeing(x).tags
+    red = F.interpolate(F.avg_pool2d(x[0, 0], 2).unsqueeze(0), size=(32, 48), mode="bilinear", align_corners=False)[0]
+    torch.testing.assert_close(moved[0, 0] - before.tags[0, 0], red, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(moved[0, 1:], before.tags[0, 1:])  # other channels unchanged
+    out = seeing(x)
+    out.tags.square().sum().backward()
+    assert all(m.weight.grad.abs().sum() > 0 for m in seeing.tag_generator.path.appearance)
+    assert seeing.decoder.path.appearance is None  # only the tag generator sees the colours
 
 
 def test_wrong_input_layout_is_refused(small_cfg):
