@@ -136,17 +136,26 @@ def test_coordinate_maps_share_one_unit_per_grid_height():
     assert torch.equal(maps[0, 0, 0, :, 0], maps[0, 0, 0, :, 5]) and torch.equal(maps[0, 1, 0, 0], maps[0, 1, 0, 3])
 
 
-def test_tag_coordinates_start_as_the_paper_network_and_then_place_the_tags():
+def zero_initialised_extension(word: str, **changes) -> tuple[TagVIS, torch.Tensor, TagVISOutput]:
+    """The small paper network's weights in the network with the extension ``changes`` (whose new
+    parameters, named with ``word``, start at zero), an input (1, 3, 4, 32, 48) and the paper
+    network's output on it; checks that the extension adds only those parameters and starts equal to
+    the paper network."""
     torch.manual_seed(0)
     plain = build_model(small_model_config()).eval()
-    placed = build_model(small_model_config(tag_coordinates=8.0)).eval()
-    missing, unexpected = placed.load_state_dict(plain.state_dict(), strict=False)
-    assert not unexpected and missing and all("coordinates" in k for k in missing)
-    assert len(placed.tag_generator.path.coordinates) == 3 and plain.tag_generator.head_coordinates is None
+    extended = build_model(small_model_config(**changes)).eval()
+    missing, unexpected = extended.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all(word in k for k in missing)
+    assert len(getattr(extended.tag_generator.path, word)) == 3 and getattr(plain.tag_generator, f"head_{word}") is None
     x = torch.randn(1, 3, 4, 32, 48, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        before, start = plain(x), placed(x)
+        before, start = plain(x), extended(x)
     assert torch.equal(before.tags, start.tags) and torch.equal(before.logits, start.logits)  # zero-initialised
+    return extended, x, before
+
+
+def test_tag_coordinates_start_as_the_paper_network_and_then_place_the_tags():
+    placed, x, before = zero_initialised_extension("coordinates", tag_coordinates=8.0)
     # the head's coordinate map then moves the tags by the position
     with torch.no_grad():
         placed.tag_generator.head_coordinates.weight.zero_()
@@ -175,16 +184,7 @@ def test_appearance_maps_average_each_cell_of_every_frame():
 
 
 def test_tag_appearance_starts_as_the_paper_network_and_then_follows_the_colours():
-    torch.manual_seed(0)
-    plain = build_model(small_model_config()).eval()
-    seeing = build_model(small_model_config(tag_appearance=True)).eval()
-    missing, unexpected = seeing.load_state_dict(plain.state_dict(), strict=False)
-    assert not unexpected and missing and all("appearance" in k for k in missing)
-    assert len(seeing.tag_generator.path.appearance) == 3 and plain.tag_generator.head_appearance is None
-    x = torch.randn(1, 3, 4, 32, 48, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        before, start = plain(x), seeing(x)
-    assert torch.equal(before.tags, start.tags) and torch.equal(before.logits, start.logits)  # zero-initialised
+    seeing, x, before = zero_initialised_extension("appearance", tag_appearance=True)
     # the head's map then adds the red channel, averaged over 2 x 2 cells and resized back
     with torch.no_grad():
         seeing.tag_generator.head_appearance.weight[0, 0] = 1.0  # tag channel 0 += red
