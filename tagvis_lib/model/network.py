@@ -124,8 +124,8 @@ class SkipDecoder(nn.Module):
         self.lateral = None if skip_channels is None else nn.ModuleList(
             Conv3d(s, c, 1) for s, c in zip(skip_channels, channels))
         self.coordinate_scale = coordinates
-        self.coordinates = None if coordinates <= 0 else nn.ModuleList(coordinate_conv(c) for c in channels)
-        self.appearance = nn.ModuleList(coordinate_conv(c, 3) for c in channels) if appearance else None
+        self.coordinates = None if coordinates <= 0 else nn.ModuleList(zero_conv(c) for c in channels)
+        self.appearance = nn.ModuleList(zero_conv(c, 3) for c in channels) if appearance else None
         self.fuse = nn.ModuleList(conv_norm_relu(c, c, (1, 3, 3)) for c in channels)
 
     def forward(self, x: torch.Tensor, sizes: Sequence[Sequence[int]], skips: Sequence[torch.Tensor] | None = None,
@@ -146,8 +146,9 @@ class SkipDecoder(nn.Module):
         return x
 
 
-def coordinate_conv(channels: int, inputs: int = 2) -> nn.Module:
-    """Zero-initialised 1x1x1 map of ``inputs`` channels (2 coordinates, 3 colours) to ``channels`` (no bias)."""
+def zero_conv(channels: int, inputs: int = 2) -> nn.Module:
+    """Zero-initialised 1x1x1 map of ``inputs`` channels (2 coordinates, 3 colours) to ``channels`` (no
+    bias): the extensions of the tag generator start as the paper's network."""
     conv = Conv3d(inputs, channels, 1, bias=False)
     nn.init.zeros_(conv.weight)
     return conv
@@ -185,8 +186,8 @@ class TagGenerator(nn.Module):
         super().__init__()
         self.path = SkipDecoder(in_channels, skip_channels, channels, coordinates, appearance)
         self.head = Conv3d(channels[-1], tag_dim, 1)
-        self.head_coordinates = coordinate_conv(tag_dim) if coordinates > 0 else None
-        self.head_appearance = coordinate_conv(tag_dim, 3) if appearance else None
+        self.head_coordinates = zero_conv(tag_dim) if coordinates > 0 else None
+        self.head_appearance = zero_conv(tag_dim, 3) if appearance else None
         self.activation = activation
 
     def forward(self, b: torch.Tensor, sizes: Sequence[Sequence[int]], skips: Sequence[torch.Tensor] | None,
